@@ -1,0 +1,52 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Out-of-tree build of the Rust handshake module and its test bed.
+#
+#   make               build handshake.ko against the cached test kernel
+#                      (or KDIR=<kernel build dir>)
+#   make check         set up what is missing and run every test tier
+#   make demo          the main job: boot the test kernel and show it work
+#   make reference     build the reference kernel (in-tree C service)
+#   make clean
+
+SCRIPTS := $(CURDIR)/scripts
+
+ifeq ($(KDIR),)
+KDIR = $(shell $(SCRIPTS)/kernel.sh test)
+endif
+
+KMAKE_FLAGS := LLVM=-19 RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
+	BINDGEN=$(HOME)/.cargo/bin/bindgen HOSTRUSTC=/usr/bin/rustc
+
+.PHONY: all modules prereqs check demo reference check-reference clean rustfmt clippy
+
+all: modules
+
+prereqs:
+	@$(SCRIPTS)/prereqs.sh
+
+modules: prereqs
+	$(MAKE) -C $(KDIR) M=$(CURDIR) $(KMAKE_FLAGS) modules
+
+clippy: prereqs
+	$(MAKE) -C $(KDIR) M=$(CURDIR) $(KMAKE_FLAGS) CLIPPY=1 modules
+
+rustfmt:
+	@$(SCRIPTS)/rustfmt.sh
+
+check:
+	@$(SCRIPTS)/check.sh
+
+demo:
+	@$(SCRIPTS)/demo.sh
+
+reference: prereqs
+	@$(SCRIPTS)/kernel.sh reference >/dev/null
+
+check-reference:
+	@$(SCRIPTS)/check.sh --reference
+
+clean:
+	@if [ -n "$(KDIR)" ] && [ -d "$(KDIR)" ]; then \
+		$(MAKE) -C $(KDIR) M=$(CURDIR) $(KMAKE_FLAGS) clean; fi
+	rm -rf build

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Build a kernel out of tree into the cache, or reuse the cached one.
+#   scripts/kernel.sh test       the test kernel (NET_HANDSHAKE off)
+#   scripts/kernel.sh reference  the C reference (NET_HANDSHAKE=y + its KUnit)
+# Prints the build directory on stdout.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+flavour=${1:-test}
+case $flavour in test|reference) ;; *) die "unknown kernel flavour $flavour";; esac
+
+src=$(ksrc_dir)
+[ -f "$src/.unpacked" ] || die "no kernel source in $src: run scripts/prereqs.sh"
+out=$(kernel_dir "$flavour")
+if [ -f "$out/.done" ]; then
+	say "$flavour kernel: cached in $out"
+	echo "$out"
+	exit 0
+fi
+
+say "$flavour kernel: building in $out (cold: about 10 min on 2 cores)"
+rm -rf "$out"
+mkdir -p "$out"
+kmake() { make -s -C "$src" O="$out" "${KMAKE_FLAGS[@]}" "$@"; }
+
+kmake tinyconfig >/dev/null
+frags=("$TOP/scripts/kernel/config.fragment")
+[ "$flavour" = reference ] && frags+=("$TOP/scripts/kernel/reference.fragment")
+(cd "$out" && "$src"/scripts/kconfig/merge_config.sh -m -O "$out" \
+	"$out/.config" "${frags[@]}" >/dev/null)
+kmake olddefconfig >/dev/null
+
+# Every option the fragments ask for must have survived olddefconfig.
+bad=0
+for f in "${frags[@]}"; do
+	while IFS= read -r line; do
+		case $line in
+		CONFIG_*=n) opt=${line%%=*}
+			grep -q "^$opt=" "$out/.config" && { echo "  $opt is set" >&2; bad=1; } ;;
+		CONFIG_*=*) grep -qx "$line" "$out/.config" ||
+			{ echo "  $line missing: $(grep "^${line%%=*}=" "$out/.config" || echo unset)" >&2; bad=1; } ;;
+		"# CONFIG_"*" is not set") opt=${line#\# }; opt=${opt%% *}
+			grep -q "^$opt=" "$out/.config" && { echo "  $opt is set" >&2; bad=1; } ;;
+		esac
+	done < "$f"
+done
+[ $bad = 0 ] || die "kernel config does not have what the fragment asks for (see above)"
+
+# Build with a progress line every 20 s instead of minutes of silence.
+log=$out/build.log
+start=$(date +%s)
+set +e
+make -C "$src" O="$out" "${KMAKE_FLAGS[@]}" -j"$JOBS" >"$log" 2>&1 &
+pid=$!
+while kill -0 $pid 2>/dev/null; do
+	sleep 20
+	kill -0 $pid 2>/dev/null || break
+	n=$(grep -cE '^\s+(CC|RUSTC|LD|AR|AS|BINDGEN)' "$log")
+	printf '  [%4ds] %s: %d objects, last: %s\n' $(($(date +%s) - start)) \
+		"$flavour" "$n" "$(tail -1 "$log" | cut -c1-60)" >&2
+done
+wait $pid
+rc=$?
+set -e
+if [ $rc != 0 ]; then
+	grep -E 'error|Error' "$log" | head -30 >&2
+	die "$flavour kernel build failed (log: $log)"
+fi
+say "$flavour kernel: built in $(($(date +%s) - start)) s"
+touch "$out/.done"
+echo "$out"

@@ -1,0 +1,49 @@
+# SPDX-License-Identifier: GPL-2.0
+# Common settings for the scripts: paths, tool locations and cache keys.
+# Sourced, never run.
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${HANDSHAKE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rust-handshake}
+
+KVER=7.3
+KSRC_DEB_VERSION=7.3.4-1~bpo13+1
+KSRC_PKG=linux-source-$KVER
+
+LLVM_SUFFIX=-19
+export LIBCLANG_PATH=/usr/lib/llvm$LLVM_SUFFIX/lib
+BINDGEN=${BINDGEN:-$HOME/.cargo/bin/bindgen}
+KMAKE_FLAGS=(LLVM=$LLVM_SUFFIX RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
+	     BINDGEN="$BINDGEN" HOSTRUSTC=/usr/bin/rustc)
+
+JOBS=${JOBS:-$(nproc)}
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# The unpacked and patched kernel source, one per package version and patch set.
+patches_key() { cat "$TOP"/scripts/kernel/patches/*.patch | sha256sum | cut -c1-8; }
+ksrc_dir() { echo "$CACHE/src/linux-source-$KSRC_DEB_VERSION-$(patches_key)"; }
+
+rustc_version() { /usr/bin/rustc --version 2>/dev/null || echo none; }
+
+# Cache key of a kernel build: source version, config inputs, patches, toolchain.
+# $1: flavour (test|reference)
+kernel_key() {
+	local flavour=$1
+	{
+		echo "$KSRC_DEB_VERSION $flavour"
+		cat "$TOP"/scripts/kernel/config.fragment
+		[ "$flavour" = reference ] && cat "$TOP"/scripts/kernel/reference.fragment
+		cat "$TOP"/scripts/kernel/patches/*.patch 2>/dev/null
+		rustc_version
+		"$BINDGEN" --version 2>/dev/null
+		clang$LLVM_SUFFIX --version 2>/dev/null | head -1
+	} | sha256sum | cut -c1-16
+}
+
+kernel_dir() { echo "$CACHE/kernel-$1-$(kernel_key "$1")"; }
+
+rootfs_key() {
+	{ cat "$TOP"/scripts/rootfs.sh; } | sha256sum | cut -c1-16
+}
+rootfs_dir() { echo "$CACHE/rootfs-$(rootfs_key)"; }
