@@ -1,0 +1,45 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Second-stage init (PID 1): basic mounts, load the modules under test, run
+# the test script, print the verdict line the runner looks for, power off.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin:/mnt/run/bin
+export KTAP_KMSG=1 HOME=/root TERM=dumb
+mkdir -p /mnt/run/bin && ln -sf /mnt/run/busybox /mnt/run/bin/busybox 2>/dev/null
+mounted() { grep -q " $1 " /proc/mounts 2>/dev/null; }
+mounted /proc || mount -t proc proc /proc
+mounted /sys || mount -t sysfs sysfs /sys
+mounted /dev || mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm /mnt/src /mnt/ksrc /run /tmp
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /dev/shm
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro,cache=loose src /mnt/src
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro,cache=loose ksrc /mnt/ksrc
+echo on > /proc/sys/kernel/printk_devkmsg
+hostname handshake-guest 2>/dev/null
+ip link set lo up 2>/dev/null || ifconfig lo up
+# Built-in KUnit suites ran at boot under the runner's --kunit-boot glob; the
+# modules under test run all of theirs.
+printf '*.*' > /sys/module/kunit/parameters/filter_glob 2>/dev/null
+nonce=$(cat /mnt/run/nonce)
+finish() {
+	echo "handshake-guest-exit $nonce $1"
+	sync
+	/mnt/run/busybox reboot -f
+}
+if [ -f /mnt/run/modules/list ]; then
+	while read -r m params; do
+		# shellcheck disable=SC2086
+		insmod "/mnt/run/modules/$m" $params ||
+			{ echo "handshake-modload-failed $m"; finish 125; }
+	done < /mnt/run/modules/list
+fi
+cd /mnt/run
+sh=/bin/sh
+[ -x /bin/bash ] && sh=/bin/bash
+eval "set -- $(cat /mnt/run/args)"
+$sh /mnt/run/test.sh "$@"
+finish $?

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Merge the KTAP suites found in test-tier console logs into one document.
+
+Each argument is TIER=LOGFILE=RC: the tier's name, its console log and the
+runner's verdict (exit status).  KUnit suites printed by the kernel and the
+suites the guest scripts print (scripts/guest/ktap.sh) are taken as they are;
+every tier also gets a suite of its own, "tier:<name>", with one case that is
+the runner's verdict (kernel warnings, timeouts and crashes fail it).  The
+result is one KTAP document on stdout for tools/testing/kunit/kunit.py parse.
+"""
+import re
+import sys
+
+STAMP = re.compile(r'^\[\s*\d+\.\d+\] ?')
+SUITE_START = re.compile(r'^ {4}KTAP version \d+$')
+SUITE_NAME = re.compile(r'^ {4}# Subtest: (\S+)')
+SUITE_END = re.compile(r'^(not ok|ok) \d+ (\S+)(.*)$')
+VERDICTS = {0: 'passed', 124: 'timed out', 125: 'kernel problem, crash or no verdict'}
+
+
+def suites(lines):
+    """Yield (name, body lines, result line) for each suite in the log."""
+    cur = None
+    for line in lines:
+        if SUITE_START.match(line):
+            cur = [line]
+            continue
+        if cur is None:
+            continue
+        end = SUITE_END.match(line)
+        if end:
+            name = None
+            for ln in cur:
+                m = SUITE_NAME.match(ln)
+                if m:
+                    name = m.group(1)
+                    break
+            yield name or end.group(2), cur, end
+            cur = None
+        elif line.startswith('    ') or line == '':
+            cur.append(line)
+
+
+def main(args):
+    out = []
+    for arg in args:
+        tier, log, rc = arg.split('=', 2)
+        rc = int(rc)
+        try:
+            with open(log, errors='replace') as f:
+                raw = f.read().splitlines()
+        except OSError:
+            raw = []
+        lines = [STAMP.sub('', ln.rstrip('\r')) for ln in raw]
+        for name, body, end in suites(lines):
+            out.append((body, end.group(1), name, end.group(3)))
+        why = VERDICTS.get(rc, f'exit status {rc}')
+        body = ['    KTAP version 1', f'    # Subtest: tier:{tier}', '    1..1']
+        if rc == 0:
+            body.append('    ok 1 verdict')
+            out.append((body, 'ok', f'tier:{tier}', ''))
+        else:
+            body += [f'    # verdict: {why}', '    not ok 1 verdict']
+            out.append((body, 'not ok', f'tier:{tier}', ''))
+    print('KTAP version 1')
+    print(f'1..{len(out)}')
+    for i, (body, status, name, rest) in enumerate(out, 1):
+        print('\n'.join(body))
+        print(f'{status} {i} {name}{rest}')
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])

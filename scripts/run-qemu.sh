@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot a kernel in QEMU, load modules, run a test script in the guest, stream
+# the console, and return the guest's verdict as the exit status.
+#
+# usage: run-qemu.sh [options] SCRIPT [ARGS...]
+#   --kernel DIR      kernel build directory (default: the cached test kernel)
+#   --module 'FILE.ko [PARAM=VALUE...]'
+#                     insmod FILE.ko before the script (repeatable, in order)
+#   --initramfs       run in a busybox initramfs instead of the guest root
+#   --timeout SEC     kill the guest after SEC seconds (default 300)
+#   --mem MIB         guest memory (default 1024)
+#   --log FILE        also save the console to FILE
+#   --quiet           do not stream the console, only save it
+#   --cmdline ARGS    extra kernel command line
+#   --kunit-boot GLOB run the built-in KUnit suites matching GLOB at boot
+#                     (default: none; suites of inserted modules always run)
+#
+# The script runs as root (init's child) in the guest, with bash when the
+# guest root is used, busybox sh otherwise.  The repository is mounted
+# read-only at /mnt/src, the kernel source (YNL specs and CLI) at /mnt/ksrc,
+# the run directory (modules, script, outputs) at /mnt/run.  The script reports test results as KTAP (see guest/ktap.sh).
+#
+# Exit status: the script's status; 124 on timeout; 125 when the guest
+# crashed, the kernel warned (WARNING/BUG/Oops/lockdep/kmemleak/...), a module
+# failed to load, or the guest ended without a verdict.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+kunit_boot=no-built-in-suites kdir= initramfs=0 timeout=300 mem=1024 log= quiet=0 cmdline=
+modules=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) kdir=$2; shift 2 ;;
+	--module) modules+=("$2"); shift 2 ;;
+	--initramfs) initramfs=1; shift ;;
+	--timeout) timeout=$2; shift 2 ;;
+	--mem) mem=$2; shift 2 ;;
+	--log) log=$2; shift 2 ;;
+	--quiet) quiet=1; shift ;;
+	--cmdline) cmdline=$2; shift 2 ;;
+	--kunit-boot) kunit_boot=$2; shift 2 ;;
+	--) shift; break ;;
+	-*) die "unknown option $1" ;;
+	*) break ;;
+	esac
+done
+[ $# -ge 1 ] || die "usage: run-qemu.sh [options] SCRIPT [ARGS...]"
+script=$1; shift
+[ -f "$script" ] || die "no such script: $script"
+[ -n "$kdir" ] || kdir=$("$TOP"/scripts/kernel.sh test)
+bzimage=$kdir/arch/x86/boot/bzImage
+[ -f "$bzimage" ] || die "no kernel image in $kdir"
+
+mkdir -p "$CACHE/runs"
+run=$(mktemp -d "$CACHE/runs/run.XXXXXX")
+trap 'rm -rf "$run"' EXIT
+mkdir -p "$run/modules" "$run/out"
+i=0
+for spec in "${modules[@]}"; do
+	m=${spec%% *}
+	params=
+	[ "$m" = "$spec" ] || params=${spec#* }
+	[ -f "$m" ] || die "no such module: $m"
+	i=$((i + 1))
+	name=$(printf %02d $i)-$(basename "$m")
+	cp "$m" "$run/modules/$name"
+	echo "$name $params" >> "$run/modules/list"
+done
+cp "$script" "$run/test.sh"
+printf '%q ' "$@" > "$run/args"
+cp /bin/busybox "$run/busybox"
+nonce=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+cp "$TOP/scripts/guest/init-stage2.sh" "$run/stage2"
+echo "$nonce" > "$run/nonce"
+
+# The initramfs: busybox and a first-stage init that either switches to the
+# guest root (9p, read-only, with a tmpfs overlay) or runs stage 2 in place.
+mkdir -p "$run/initrd/bin" "$run/initrd/dev" "$run/initrd/proc" \
+	"$run/initrd/sys" "$run/initrd/mnt" "$run/initrd/tmp"
+cp /bin/busybox "$run/initrd/bin/busybox"
+cp "$TOP/scripts/guest/init-stage1.sh" "$run/initrd/init"
+chmod +x "$run/initrd/init"
+(cd "$run/initrd" && find . | cpio -o -H newc --quiet | gzip -1) > "$run/initrd.gz"
+
+qemu=(qemu-system-x86_64 -smp 2 -m "$mem" -nographic -no-reboot -nic none
+      -kernel "$bzimage" -initrd "$run/initrd.gz"
+      -virtfs "local,path=$run,mount_tag=run,security_model=none"
+      -virtfs "local,path=$TOP,mount_tag=src,security_model=none,readonly=on"
+      -virtfs "local,path=$(ksrc_dir),mount_tag=ksrc,security_model=none,readonly=on")
+if [ $initramfs = 0 ]; then
+	root=$("$TOP"/scripts/rootfs.sh)
+	qemu+=(-virtfs "local,path=$root,mount_tag=root,security_model=none,readonly=on")
+fi
+append="console=ttyS0 panic=-1 oops=panic loglevel=7 handshake.mode=$([ $initramfs = 1 ] && echo initramfs || echo rootfs) kunit.filter_glob=$kunit_boot $cmdline"
+
+# KVM hangs on some hosts (nested virtualisation): probe once with a short
+# timeout and fall back to software emulation.
+accel=(-accel tcg -cpu max)
+probe=$CACHE/kvm-probe-$(uname -r)-$(qemu-system-x86_64 --version | head -1 | tr -dc '0-9.')
+if [ "${HANDSHAKE_KVM:-auto}" != no ] && [ -w /dev/kvm ]; then
+	if [ ! -f "$probe" ]; then
+		if timeout 15 qemu-system-x86_64 -accel kvm -cpu host -m 256 \
+			-nographic -no-reboot -kernel "$bzimage" -initrd "$run/initrd.gz" \
+			-append "console=ttyS0 panic=-1 handshake.mode=probe" \
+			2>/dev/null </dev/null | grep -q 'handshake-probe-ok'; then
+			echo kvm > "$probe"
+		else
+			echo tcg > "$probe"
+		fi
+	fi
+	[ "$(cat "$probe")" = kvm ] && accel=(-accel kvm -cpu host)
+fi
+
+console=$run/console.log
+[ -n "$log" ] && : > "$log"
+say "booting $(basename "$kdir") ($([ $initramfs = 1 ] && echo initramfs || echo guest root), ${accel[1]}, timeout ${timeout}s): $(basename "$script")"
+set +e
+if [ $quiet = 1 ]; then
+	timeout -k 5 "$timeout" "${qemu[@]}" "${accel[@]}" -append "$append" \
+		</dev/null >"$console" 2>&1
+	rc=$?
+else
+	timeout -k 5 "$timeout" "${qemu[@]}" "${accel[@]}" -append "$append" \
+		</dev/null 2>&1 | tee "$console" | sed -u 's/\r$//'
+	rc=${PIPESTATUS[0]}
+fi
+set -e
+tr -d '\r' < "$console" > "$console.clean"
+[ -n "$log" ] && cp "$console.clean" "$log"
+# Keep what the guest wrote to /mnt/run/out for the caller.
+if [ -n "${RUN_OUT:-}" ]; then mkdir -p "$RUN_OUT" && cp -r "$run/out/." "$RUN_OUT/"; fi
+
+verdict() { printf '\033[1m==> guest verdict: %s\033[0m\n' "$*" >&2; }
+if [ $rc = 124 ] || [ $rc = 137 ]; then
+	verdict "TIMEOUT after ${timeout}s (guest hung?)"
+	exit 124
+fi
+# Kernel problems: only lines the kernel printed (they carry a timestamp).
+bad=$(grep -E '^\[ *[0-9]+\.[0-9]+\] .*(------------\[ cut here \]|WARNING:|BUG:|Oops|Kernel panic|general protection fault|kernel BUG|UBSAN:|suspected memory leak|possible circular locking|possible recursive locking|inconsistent lock state|refcount_t:|list_add corruption|list_del corruption|stack-protector|RCU detected stall|hung_task)' \
+	"$console.clean" | head -5 || true)
+if [ -n "$bad" ]; then
+	verdict "FAIL: kernel reported a problem:"
+	echo "$bad" | sed 's/^/    /' >&2
+	exit 125
+fi
+if grep -q "^handshake-modload-failed" "$console.clean"; then
+	verdict "FAIL: $(grep '^handshake-modload-failed' "$console.clean" | head -1)"
+	exit 125
+fi
+exitline=$(grep -a "^handshake-guest-exit $nonce " "$console.clean" | tail -1 || true)
+if [ -z "$exitline" ]; then
+	verdict "FAIL: guest ended without a verdict (qemu status $rc)"
+	exit 125
+fi
+status=${exitline##* }
+if [ "$status" = 0 ]; then verdict "PASS"; else verdict "FAIL: test script exited $status"; fi
+exit "$status"

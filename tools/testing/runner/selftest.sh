@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Tests of the test runner itself: it must pass what passes and fail, with a
+# clear message, a failing KUnit case, a kernel warning, a module that does
+# not load and a guest that hangs. Uses a throwaway module built in a
+# temporary directory. Prints KTAP on stdout.
+#
+# usage: selftest.sh KERNEL_BUILD_DIR
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../../../scripts/lib.sh"
+. "$TOP/scripts/guest/ktap.sh"
+kdir=$1
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cp "$here/selftest_mod.c" "$tmp/selftest_plain.c"
+cp "$here/selftest_mod.c" "$tmp/selftest_kunit.c"
+cat > "$tmp/Kbuild" <<'KB'
+obj-m := selftest_plain.o selftest_kunit.o
+CFLAGS_selftest_kunit.o := -DSELFTEST_KUNIT
+KB
+make -s -C "$kdir" M="$tmp" "${KMAKE_FLAGS[@]}" modules >"$tmp/build.log" 2>&1 ||
+	{ cat "$tmp/build.log" >&2; echo "Bail out! cannot build the throwaway module"; exit 1; }
+
+printf '#!/bin/sh\nexit 0\n' > "$tmp/pass.sh"
+printf '#!/bin/sh\nexit 3\n' > "$tmp/exit3.sh"
+printf '#!/bin/sh\necho guest is stuck; sleep 100000\n' > "$tmp/hang.sh"
+cat > "$tmp/root.sh" <<'SH'
+#!/bin/bash
+set -e
+command -v tlshd gnutls-serv openssl keyctl ip python3
+test -r /mnt/src/Makefile
+python3 -c 'import yaml'
+touch /etc/written-in-overlay
+SH
+
+# run NAME EXPECTED_STATUS EXPECTED_MESSAGE RUNNER_ARGS...
+run() {
+	local name=$1 want=$2 msg=$3 rc
+	shift 3
+	"$TOP/scripts/run-qemu.sh" --kernel "$kdir" --quiet --log "$tmp/$name.log" \
+		"$@" >"$tmp/$name.out" 2>&1
+	rc=$?
+	if [ "$rc" != "$want" ]; then
+		ktap_fail "$name" "runner exited $rc, expected $want: $(tail -3 "$tmp/$name.out" | tr '\n' ' ')"
+	elif [ -n "$msg" ] && ! grep -q "$msg" "$tmp/$name.out"; then
+		ktap_fail "$name" "no '$msg' in the runner's output: $(tail -3 "$tmp/$name.out" | tr '\n' ' ')"
+	else
+		ktap_ok "$name"
+	fi
+}
+
+ktap_suite runner_selftest 8
+run passing_script_passes 0 "guest verdict: PASS" --initramfs --timeout 120 "$tmp/pass.sh"
+run script_status_is_the_verdict 3 "test script exited 3" --initramfs --timeout 120 "$tmp/exit3.sh"
+run guest_root_has_the_tools 0 "guest verdict: PASS" --timeout 180 "$tmp/root.sh"
+run kernel_warning_fails_the_run 125 "kernel reported a problem" --initramfs --timeout 120 \
+	--module "$tmp/selftest_plain.ko mode=warn" "$tmp/pass.sh"
+run module_load_failure_fails_the_run 125 "modload-failed" --initramfs --timeout 120 \
+	--module "$tmp/selftest_plain.ko mode=fail" "$tmp/pass.sh"
+run hung_guest_times_out 124 "TIMEOUT after 30s" --initramfs --timeout 30 "$tmp/hang.sh"
+
+# A failing KUnit case must fail the report (and so make check).
+run kunit_module_runs 0 "guest verdict: PASS" --initramfs --timeout 120 \
+	--module "$tmp/selftest_kunit.ko" "$tmp/pass.sh"
+if "$TOP/scripts/report.sh" "$tmp/report" "selftest=$tmp/kunit_module_runs.log=0" \
+	>"$tmp/report.out" 2>&1; then
+	ktap_fail failing_kunit_case_fails_the_report "report passed: $(tail -1 "$tmp/report.out")"
+elif ! grep -qx "2 passed, 1 failed, 0 skipped" "$tmp/report.out" ||
+     ! grep -q "selftest_fails_on_purpose" "$tmp/report.out"; then
+	ktap_fail failing_kunit_case_fails_the_report "unexpected report: $(tail -4 "$tmp/report.out" | tr '\n' ' ')"
+else
+	ktap_ok failing_kunit_case_fails_the_report
+fi
+ktap_end

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A throwaway module for the test runner's own tests: it misbehaves on
+ * request so that the runner can be shown to notice.
+ *
+ *   mode=ok    load quietly
+ *   mode=warn  WARN at load
+ *   mode=fail  refuse to load (-EINVAL)
+ *
+ * With kunit=1 it also carries a KUnit suite with one passing and one
+ * failing case.
+ */
+#include <linux/module.h>
+#include <linux/bug.h>
+#include <kunit/test.h>
+
+static char *mode = "ok";
+module_param(mode, charp, 0444);
+MODULE_PARM_DESC(mode, "ok, warn or fail");
+
+#ifdef SELFTEST_KUNIT
+static void selftest_passes(struct kunit *test)
+{
+	KUNIT_EXPECT_EQ(test, 1 + 1, 2);
+}
+
+static void selftest_fails_on_purpose(struct kunit *test)
+{
+	KUNIT_EXPECT_EQ(test, 1 + 1, 3);
+}
+
+static struct kunit_case selftest_cases[] = {
+	KUNIT_CASE(selftest_passes),
+	KUNIT_CASE(selftest_fails_on_purpose),
+	{}
+};
+
+static struct kunit_suite selftest_suite = {
+	.name = "runner_selftest",
+	.test_cases = selftest_cases,
+};
+kunit_test_suite(selftest_suite);
+#endif
+
+static int __init selftest_init(void)
+{
+	if (!strcmp(mode, "warn"))
+		WARN(1, "runner self-test: deliberate warning\n");
+	if (!strcmp(mode, "fail"))
+		return -EINVAL;
+	return 0;
+}
+
+static void __exit selftest_exit(void)
+{
+}
+
+module_init(selftest_init);
+module_exit(selftest_exit);
+MODULE_DESCRIPTION("Throwaway module for the test runner's own tests");
+MODULE_LICENSE("GPL");

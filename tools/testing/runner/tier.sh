@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Tier "runner": the test runner's own tests (see selftest.sh).
+exec "$(dirname "$0")/selftest.sh" "$KDIR"
