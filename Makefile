@@ -16,7 +16,8 @@ KDIR = $(shell $(SCRIPTS)/kernel.sh test)
 endif
 
 KMAKE_FLAGS := LLVM=-19 RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
-	BINDGEN=$(HOME)/.cargo/bin/bindgen HOSTRUSTC=/usr/bin/rustc
+	BINDGEN=$(HOME)/.cargo/bin/bindgen HOSTRUSTC=/usr/bin/rustc \
+	CLIPPY_DRIVER=/usr/bin/clippy-driver RUSTFMT=/usr/bin/rustfmt
 
 .PHONY: all modules prereqs check demo reference check-reference clean rustfmt clippy
 

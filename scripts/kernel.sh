@@ -32,19 +32,22 @@ frags=("$TOP/scripts/kernel/config.fragment")
 	"$out/.config" "${frags[@]}" >/dev/null)
 kmake olddefconfig >/dev/null
 
-# Every option the fragments ask for must have survived olddefconfig.
-bad=0
+# Every option the fragments ask for (the last fragment wins) must have
+# survived olddefconfig.
+declare -A want=()
 for f in "${frags[@]}"; do
 	while IFS= read -r line; do
 		case $line in
-		CONFIG_*=n) opt=${line%%=*}
-			grep -q "^$opt=" "$out/.config" && { echo "  $opt is set" >&2; bad=1; } ;;
-		CONFIG_*=*) grep -qx "$line" "$out/.config" ||
-			{ echo "  $line missing: $(grep "^${line%%=*}=" "$out/.config" || echo unset)" >&2; bad=1; } ;;
-		"# CONFIG_"*" is not set") opt=${line#\# }; opt=${opt%% *}
-			grep -q "^$opt=" "$out/.config" && { echo "  $opt is set" >&2; bad=1; } ;;
+		CONFIG_*=*) want[${line%%=*}]=${line#*=} ;;
+		"# CONFIG_"*" is not set") opt=${line#\# }; want[${opt%% *}]=n ;;
 		esac
 	done < "$f"
+done
+bad=0
+for opt in "${!want[@]}"; do
+	have=$(grep "^$opt=" "$out/.config" | cut -d= -f2- || true)
+	[ "${have:-n}" = "${want[$opt]}" ] ||
+		{ echo "  $opt=${want[$opt]} wanted, got ${have:-n}" >&2; bad=1; }
 done
 [ $bad = 0 ] || die "kernel config does not have what the fragment asks for (see above)"
 

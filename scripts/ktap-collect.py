@@ -14,13 +14,13 @@ import sys
 
 STAMP = re.compile(r'^\[\s*\d+\.\d+\] ?')
 SUITE_START = re.compile(r'^ {4}KTAP version \d+$')
-SUITE_NAME = re.compile(r'^ {4}# Subtest: (\S+)')
-SUITE_END = re.compile(r'^(not ok|ok) \d+ (\S+)(.*)$')
+SUITE_NAME = re.compile(r'^ {4}# Subtest: (.+)$')
+SUITE_END = re.compile(r'^(not ok|ok) \d+ (.*)$')
 VERDICTS = {0: 'passed', 124: 'timed out', 125: 'kernel problem, crash or no verdict'}
 
 
 def suites(lines):
-    """Yield (name, body lines, result line) for each suite in the log."""
+    """Yield (name, body lines, result match) for each suite in the log."""
     cur = None
     for line in lines:
         if SUITE_START.match(line):
@@ -36,7 +36,7 @@ def suites(lines):
                 if m:
                     name = m.group(1)
                     break
-            yield name or end.group(2), cur, end
+            yield name, cur, end
             cur = None
         elif line.startswith('    ') or line == '':
             cur.append(line)
@@ -53,21 +53,21 @@ def main(args):
         except OSError:
             raw = []
         lines = [STAMP.sub('', ln.rstrip('\r')) for ln in raw]
-        for name, body, end in suites(lines):
-            out.append((body, end.group(1), name, end.group(3)))
+        for _, body, end in suites(lines):
+            out.append((body, end.group(1), end.group(2)))
         why = VERDICTS.get(rc, f'exit status {rc}')
         body = ['    KTAP version 1', f'    # Subtest: tier:{tier}', '    1..1']
         if rc == 0:
             body.append('    ok 1 verdict')
-            out.append((body, 'ok', f'tier:{tier}', ''))
+            out.append((body, 'ok', f'tier:{tier}'))
         else:
             body += [f'    # verdict: {why}', '    not ok 1 verdict']
-            out.append((body, 'not ok', f'tier:{tier}', ''))
+            out.append((body, 'not ok', f'tier:{tier}'))
     print('KTAP version 1')
     print(f'1..{len(out)}')
-    for i, (body, status, name, rest) in enumerate(out, 1):
+    for i, (body, status, rest) in enumerate(out, 1):
         print('\n'.join(body))
-        print(f'{status} {i} {name}{rest}')
+        print(f'{status} {i} {rest}')
 
 
 if __name__ == '__main__':

@@ -13,7 +13,8 @@ LLVM_SUFFIX=-19
 export LIBCLANG_PATH=/usr/lib/llvm$LLVM_SUFFIX/lib
 BINDGEN=${BINDGEN:-$HOME/.cargo/bin/bindgen}
 KMAKE_FLAGS=(LLVM=$LLVM_SUFFIX RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
-	     BINDGEN="$BINDGEN" HOSTRUSTC=/usr/bin/rustc)
+	     BINDGEN="$BINDGEN" HOSTRUSTC=/usr/bin/rustc
+	     CLIPPY_DRIVER=/usr/bin/clippy-driver RUSTFMT=/usr/bin/rustfmt)
 
 JOBS=${JOBS:-$(nproc)}
 

@@ -9,7 +9,7 @@ set -euo pipefail
 SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
 
-PKGS=(clang-19 lld-19 llvm-19 libclang-19-dev rustc-web rust-web-src
+PKGS=(clang-19 lld-19 llvm-19 libclang-19-dev rustc-web rust-web-src rust-web-clippy rustfmt-web
       qemu-system-x86 busybox-static debootstrap flex bison bc libelf-dev
       libssl-dev cpio kmod make gcc python3 python3-yaml xz-utils
       ca-certificates git patch)

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Tier "build": host-side checks of handshake.ko and its sources: no
+# warnings from rustc or clippy, rustfmt and checkpatch clean, every unsafe
+# block justified, and the consumer API exported as the C service does.
+here=$(dirname "$0")
+. "$here/../../../scripts/lib.sh"
+. "$TOP/scripts/guest/ktap.sh"
+[ -n "$MODULE" ] || { ktap_no_module handshake_build; exit; }
+ksrc=$(ksrc_dir)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+no_warnings() {
+	! grep -E -A5 'warning[:\[]' "$RESULTS/build.log"
+}
+
+clippy_clean() {
+	# A fresh copy, so that every object is checked.
+	(cd "$TOP" && git ls-files -co --exclude-standard | cpio -pdm --quiet "$tmp/tree")
+	make -C "$KDIR" M="$tmp/tree" "${KMAKE_FLAGS[@]}" CLIPPY=1 modules \
+		> "$RESULTS/clippy.log" 2>&1 || { tail -20 "$RESULTS/clippy.log"; return 1; }
+	! grep -E -A5 'warning[:\[]|error[:\[]' "$RESULTS/clippy.log"
+}
+
+rust_files() { (cd "$TOP" && git ls-files -co --exclude-standard 'rust/*.rs' 'rust/**/*.rs'); }
+
+rustfmt_clean() {
+	local f rc=0
+	for f in $(rust_files); do
+		/usr/bin/rustfmt --check --edition 2021 --config-path "$ksrc/.rustfmt.toml" \
+			"$TOP/$f" || rc=1
+	done
+	return $rc
+}
+
+checkpatch_clean() {
+	local files
+	files=$(cd "$TOP" && git ls-files -co --exclude-standard '*.c' '*.h')
+	[ -n "$files" ] || return 0
+	(cd "$TOP" && perl "$ksrc/scripts/checkpatch.pl" --no-tree --terse --strict \
+		--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG -f $files) |
+		grep -E 'ERROR|WARNING|CHECK' && return 1
+	return 0
+}
+
+unsafe_justified() {
+	local f missing=
+	for f in $(rust_files); do
+		missing+=$(awk -v f="$f" '
+			/^[[:space:]]*\/\/ SAFETY:/ { seen = NR }
+			/unsafe[[:space:]]*\{/ && !/^[[:space:]]*\/\// {
+				if (!seen || NR - seen > 8) print f ":" NR
+			}' "$TOP/$f")
+	done
+	[ -z "$missing" ] || { echo "unsafe blocks without SAFETY: $missing"; return 1; }
+}
+
+consumer_api_exported() {
+	local sym line rc=0
+	for sym in tls_client_hello_anon tls_client_hello_x509 tls_client_hello_psk \
+		   tls_server_hello_x509 tls_server_hello_psk tls_handshake_cancel \
+		   tls_handshake_close tls_get_record_type tls_alert_recv; do
+		line=$(awk -v s="$sym" '$2 == s' "$TOP/Module.symvers")
+		case $line in
+		*"	EXPORT_SYMBOL"|*"	EXPORT_SYMBOL	"*) ;;
+		*) echo "$sym: '${line:-not exported}'"; rc=1 ;;
+		esac
+	done
+	return $rc
+}
+
+ktap_suite handshake_build 6
+ktap_check builds_without_warnings no_warnings
+ktap_check clippy_clean clippy_clean
+ktap_check rustfmt_clean rustfmt_clean
+ktap_check checkpatch_clean checkpatch_clean
+ktap_check every_unsafe_block_has_a_safety_comment unsafe_justified
+ktap_check consumer_api_exported_like_the_c_service consumer_api_exported
+ktap_end

@@ -1,0 +1,102 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# In the guest, as root: the handshake family as user space sees it.
+. /mnt/src/scripts/guest/ktap.sh
+
+spec=/mnt/ksrc/Documentation/netlink/specs/handshake.yaml
+ynl() { python3 /mnt/ksrc/tools/net/ynl/pyynl/cli.py --spec "$spec" --no-schema "$@"; }
+# Run a command with a fresh TCP socket (no handshake request) as fd 9.
+with_socket() {
+	python3 -c 'import os, socket, sys
+s = socket.socket()
+os.dup2(s.fileno(), 9)
+os.execvp(sys.argv[1], sys.argv[1:])' "$@"
+}
+unpriv() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+# expect_error ERRNO-TEXT CMD...: the command must fail with that error.
+expect_error() {
+	local want=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		echo "succeeded, expected: $want: $out"
+		return 1
+	fi
+	echo "$out" | grep -q "$want" || { echo "wrong error: $out"; return 1; }
+}
+
+family() {
+	local out
+	out=$(genl ctrl get name handshake) || return 1
+	echo "$out"
+	echo "$out" | grep -q 'Version: 0x1' || { echo "version is not 1"; return 1; }
+	# Commands 2 (ACCEPT) and 3 (DONE) only.
+	[ "$(echo "$out" | grep -oE '#[0-9]+:  ID-0x[0-9a-f]+' | awk '{print $2}' | tr '\n' ' ')" = "ID-0x2 ID-0x3 " ] ||
+		{ echo "unexpected commands"; return 1; }
+	# Groups: none then tlshd, consecutive ids.
+	local groups
+	groups=$(echo "$out" | sed -n '/multicast groups/,$p' | grep -oE 'name: [a-z]+' | awk '{print $2}' | tr '\n' ' ')
+	[ "$groups" = "none tlshd " ] || { echo "groups are '$groups'"; return 1; }
+}
+
+ynl_subscribes() {
+	# Resolving the tlshd group by name proves the family and group exist.
+	ynl --subscribe tlshd --sleep 1 >/dev/null
+}
+
+policy() {
+	local accept done
+	accept=$(ynl --policy --do accept --output-json) || return 1
+	done=$(ynl --policy --do done --output-json) || return 1
+	echo "accept: $accept"; echo "done: $done"
+	python3 - "$accept" "$done" <<'PY'
+import json, sys
+accept, done = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+def attr(pol, name):
+    return pol.get(name) or pol.get(name.replace('-', '_'))
+hc = attr(accept, 'handler-class')
+assert hc['type'] == 'u32' and hc.get('max-value-u') == 2, hc
+st = attr(done, 'status')
+assert st['type'] == 'u32' and st.get('max-value-u') == 4095, st
+assert attr(done, 'sockfd')['type'] == 's32'
+assert attr(done, 'remote-auth')['type'] == 'u32'
+assert set(accept) == {'handler-class'}, accept
+assert set(done) == {'status', 'sockfd', 'remote-auth'}, done
+PY
+}
+
+ktap_suite handshake_netlink 12
+ktap_check family_registered_with_ops_and_groups family
+ktap_check ynl_cli_finds_family_and_tlshd_group ynl_subscribes
+ktap_check policies_match_the_spec policy
+ktap_check accept_with_nothing_pending_is_eagain \
+	expect_error 'Resource temporarily unavailable' ynl --do accept --json '{"handler-class": 1}'
+ktap_check done_on_a_socket_without_request_is_ebusy \
+	expect_error 'Device or resource busy' with_socket python3 /mnt/ksrc/tools/net/ynl/pyynl/cli.py \
+	--spec "$spec" --no-schema --do done --json '{"sockfd": 9, "status": 0}'
+ktap_check done_on_a_non_socket_fd_is_enotsock \
+	expect_error 'Socket operation on non-socket' ynl --do done --json '{"sockfd": 0, "status": 0}'
+ktap_check done_without_sockfd_is_einval \
+	expect_error 'Invalid argument' ynl --do done --json '{"status": 0}'
+ktap_check done_status_over_max_is_erange \
+	expect_error 'Numerical result out of range' ynl --do done --json '{"sockfd": 0, "status": 4096}'
+ktap_check accept_unprivileged_is_eperm \
+	expect_error 'Operation not permitted' unpriv python3 /mnt/ksrc/tools/net/ynl/pyynl/cli.py \
+	--spec "$spec" --no-schema --do accept --json '{"handler-class": 1}'
+ktap_check done_unprivileged_is_eperm \
+	expect_error 'Operation not permitted' unpriv python3 /mnt/ksrc/tools/net/ynl/pyynl/cli.py \
+	--spec "$spec" --no-schema --do done --json '{"sockfd": 0, "status": 0}'
+
+tlshd_waits() {
+	tlshd -s > /tmp/tlshd.log 2>&1 &
+	local pid=$!
+	sleep 3
+	kill -0 $pid || { echo "tlshd exited: $(cat /tmp/tlshd.log)"; return 1; }
+	kill $pid; wait $pid 2>/dev/null
+	! grep -qiE 'error|fail' /tmp/tlshd.log || { cat /tmp/tlshd.log; return 1; }
+}
+ktap_check tlshd_starts_and_waits tlshd_waits
+
+# Handler class out of range is refused by the policy (max 2).
+ktap_check accept_class_over_max_is_erange \
+	expect_error 'Numerical result out of range' ynl --do accept --json '{"handler-class": 3}'
+ktap_end
