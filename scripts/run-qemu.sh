@@ -14,6 +14,7 @@
 #   --log FILE        also save the console to FILE
 #   --quiet           do not stream the console, only save it
 #   --cmdline ARGS    extra kernel command line
+#   --kmemleak        after the script, scan for leaks; any leak fails the run
 #   --kunit-boot GLOB run the built-in KUnit suites matching GLOB at boot
 #                     (default: none; suites of inserted modules always run)
 #
@@ -41,6 +42,7 @@ while [ $# -gt 0 ]; do
 	--quiet) quiet=1; shift ;;
 	--cmdline) cmdline=$2; shift 2 ;;
 	--kunit-boot) kunit_boot=$2; shift 2 ;;
+	--kmemleak) cmdline+=" handshake.kmemleak=1"; shift ;;
 	--) shift; break ;;
 	-*) die "unknown option $1" ;;
 	*) break ;;
@@ -136,6 +138,11 @@ verdict() { printf '\033[1m==> guest verdict: %s\033[0m\n' "$*" >&2; }
 if [ $rc = 124 ] || [ $rc = 137 ]; then
 	verdict "TIMEOUT after ${timeout}s (guest hung?)"
 	exit 124
+fi
+if grep -q "^handshake-kmemleak-found" "$console.clean"; then
+	verdict "FAIL: kmemleak found leaks:"
+	grep -A12 '^unreferenced object' "$console.clean" | head -24 | sed 's/^/    /' >&2
+	exit 125
 fi
 # Kernel problems: only lines the kernel printed (they carry a timestamp).
 bad=$(grep -E '^\[ *[0-9]+\.[0-9]+\] .*(------------\[ cut here \]|WARNING:|BUG:|Oops|Kernel panic|general protection fault|kernel BUG|UBSAN:|suspected memory leak|possible circular locking|possible recursive locking|inconsistent lock state|refcount_t:|list_add corruption|list_del corruption|stack-protector|RCU detected stall|hung_task)' \

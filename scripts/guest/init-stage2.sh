@@ -42,4 +42,16 @@ sh=/bin/sh
 [ -x /bin/bash ] && sh=/bin/bash
 eval "set -- $(cat /mnt/run/args)"
 $sh /mnt/run/test.sh "$@"
-finish $?
+rc=$?
+if grep -q handshake.kmemleak=1 /proc/cmdline; then
+	# kmemleak reports objects unreferenced for more than 5 s.
+	sleep 6
+	echo scan > /sys/kernel/debug/kmemleak
+	echo scan > /sys/kernel/debug/kmemleak
+	leaks=$(cat /sys/kernel/debug/kmemleak)
+	if [ -n "$leaks" ]; then
+		echo handshake-kmemleak-found
+		echo "$leaks"
+	fi
+fi
+finish $rc

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Tests of the test runner itself: it must pass what passes and fail, with a
-# clear message, a failing KUnit case, a kernel warning, a module that does
-# not load and a guest that hangs. Uses a throwaway module built in a
+# clear message, a failing KUnit case, a kernel warning, a leak, a module
+# that does not load and a guest that hangs. Uses a throwaway module built in a
 # temporary directory. Prints KTAP on stdout.
 #
 # usage: selftest.sh KERNEL_BUILD_DIR
@@ -52,7 +52,7 @@ run() {
 	fi
 }
 
-ktap_suite runner_selftest 8
+ktap_suite runner_selftest 9
 run passing_script_passes 0 "guest verdict: PASS" --initramfs --timeout 120 "$tmp/pass.sh"
 run script_status_is_the_verdict 3 "test script exited 3" --initramfs --timeout 120 "$tmp/exit3.sh"
 run guest_root_has_the_tools 0 "guest verdict: PASS" --timeout 180 "$tmp/root.sh"
@@ -60,6 +60,8 @@ run kernel_warning_fails_the_run 125 "kernel reported a problem" --initramfs --t
 	--module "$tmp/selftest_plain.ko mode=warn" "$tmp/pass.sh"
 run module_load_failure_fails_the_run 125 "modload-failed" --initramfs --timeout 120 \
 	--module "$tmp/selftest_plain.ko mode=fail" "$tmp/pass.sh"
+run leak_fails_the_run 125 "kmemleak found leaks" --initramfs --timeout 120 --kmemleak \
+	--module "$tmp/selftest_plain.ko mode=leak" "$tmp/pass.sh"
 run hung_guest_times_out 124 "TIMEOUT after 30s" --initramfs --timeout 30 "$tmp/hang.sh"
 
 # A failing KUnit case must fail the report (and so make check).

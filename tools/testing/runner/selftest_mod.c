@@ -6,17 +6,19 @@
  *   mode=ok    load quietly
  *   mode=warn  WARN at load
  *   mode=fail  refuse to load (-EINVAL)
+ *   mode=leak  allocate memory and lose it
  *
  * With kunit=1 it also carries a KUnit suite with one passing and one
  * failing case.
  */
 #include <linux/module.h>
 #include <linux/bug.h>
+#include <linux/slab.h>
 #include <kunit/test.h>
 
 static char *mode = "ok";
 module_param(mode, charp, 0444);
-MODULE_PARM_DESC(mode, "ok, warn or fail");
+MODULE_PARM_DESC(mode, "ok, warn, fail or leak");
 
 #ifdef SELFTEST_KUNIT
 static void selftest_passes(struct kunit *test)
@@ -42,12 +44,19 @@ static struct kunit_suite selftest_suite = {
 kunit_test_suite(selftest_suite);
 #endif
 
+static void *selftest_lost;
+
 static int __init selftest_init(void)
 {
 	if (!strcmp(mode, "warn"))
 		WARN(1, "runner self-test: deliberate warning\n");
 	if (!strcmp(mode, "fail"))
 		return -EINVAL;
+	if (!strcmp(mode, "leak")) {
+		/* Keep no reference past the store below being overwritten. */
+		selftest_lost = kmalloc(4096, GFP_KERNEL);
+		WRITE_ONCE(selftest_lost, NULL);
+	}
 	return 0;
 }
 
