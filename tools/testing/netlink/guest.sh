@@ -29,9 +29,13 @@ family() {
 	out=$(genl ctrl get name handshake) || return 1
 	echo "$out"
 	echo "$out" | grep -q 'Version: 0x1' || { echo "version is not 1"; return 1; }
-	# Commands 2 (ACCEPT) and 3 (DONE) only.
-	[ "$(echo "$out" | grep -oE '#[0-9]+:  ID-0x[0-9a-f]+' | awk '{print $2}' | tr '\n' ' ')" = "ID-0x2 ID-0x3 " ] ||
+	# Commands 2 (ACCEPT) and 3 (DONE) only, both admin-only do operations.
+	local cmds
+	cmds=$(echo "$out" | sed -n '/commands supported/,/multicast groups/p')
+	[ "$(echo "$cmds" | grep -oE 'ID-0x[0-9a-f]+' | tr '\n' ' ')" = "ID-0x2 ID-0x3 " ] ||
 		{ echo "unexpected commands"; return 1; }
+	[ "$(echo "$cmds" | grep -c 'requires admin permission; can doit; has policy')" = 2 ] ||
+		{ echo "unexpected capabilities"; return 1; }
 	# Groups: none then tlshd, consecutive ids.
 	local groups
 	groups=$(echo "$out" | sed -n '/multicast groups/,$p' | grep -oE 'name: [a-z]+' | awk '{print $2}' | tr '\n' ' ')
@@ -51,16 +55,13 @@ policy() {
 	python3 - "$accept" "$done" <<'PY'
 import json, sys
 accept, done = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-def attr(pol, name):
-    return pol.get(name) or pol.get(name.replace('-', '_'))
-hc = attr(accept, 'handler-class')
-assert hc['type'] == 'u32' and hc.get('max-value-u') == 2, hc
-st = attr(done, 'status')
-assert st['type'] == 'u32' and st.get('max-value-u') == 4095, st
-assert attr(done, 'sockfd')['type'] == 's32'
-assert attr(done, 'remote-auth')['type'] == 'u32'
-assert set(accept) == {'handler-class'}, accept
-assert set(done) == {'status', 'sockfd', 'remote-auth'}, done
+u32 = {'type': 'u32', 'min-value': 0, 'max-value': 2**32 - 1}
+assert accept == {'handler-class': dict(u32, **{'max-value': 2})}, accept
+assert done == {
+    'status': dict(u32, **{'max-value': 4095}),
+    'sockfd': {'type': 's32', 'min-value': -2**31, 'max-value': 2**31 - 1},
+    'remote-auth': u32,
+}, done
 PY
 }
 
