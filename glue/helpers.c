@@ -18,6 +18,7 @@
 #include <net/netns/generic.h>
 #include <net/sock.h>
 #include <net/tls_prot.h>
+#include <uapi/linux/keyctl.h>
 #include <uapi/linux/tls.h>
 
 #include "handshake_glue.h"
@@ -50,11 +51,6 @@ void hs_module_put(void)
 struct net *hs_sock_net(const struct sock *sk)
 {
 	return sock_net(sk);
-}
-
-unsigned int hs_net_inum(const struct net *net)
-{
-	return net->ns.inum;
 }
 
 void **hs_net_generic(const struct net *net, unsigned int id)

@@ -2,27 +2,18 @@
 /*
  * Tracepoints of the handshake service.
  *
- * The events are the ones declared by the kernel's own
- * include/trace/events/handshake.h, so the tracing tools that know the
- * in-tree service read this module's events unchanged. The Rust code
+ * The events are declared in include/handshake_trace.h; the Rust code
  * fires them through the small wrappers below.
  */
 
-#include <linux/ipv6.h>
-#include <net/genetlink.h>
-#include <net/inet_sock.h>
-#include <net/netlink.h>
 #include <net/sock.h>
 
 #include "handshake_glue.h"
 
-/* Opaque to the events: they record the address only. */
-struct handshake_req;
-
 #define CREATE_TRACE_POINTS
-#include <trace/events/handshake.h>
+#include "handshake_trace.h"
 
-#define HS_REQ(req) ((const struct handshake_req *)(req))
+#define HS_REQ(req) (req)
 
 void hs_trace_submit(const struct net *net, const void *req,
 		     const struct sock *sk)

@@ -34,7 +34,6 @@ bool hs_module_get(void);
 void hs_module_put(void);
 
 struct net *hs_sock_net(const struct sock *sk);
-unsigned int hs_net_inum(const struct net *net);
 void **hs_net_generic(const struct net *net, unsigned int id);
 
 struct net *hs_genl_info_net(const struct genl_info *info);

@@ -41,7 +41,7 @@ pub(crate) fn send(sock: &Socket, level: u8, desc: u8) -> Result {
 /// `cmsg` must be a valid control message with at least one byte of data when it is a TLS
 /// record type message; `sk` is recorded by the trace event.
 #[no_mangle]
-pub unsafe extern "C" fn tls_get_record_type(
+pub(crate) unsafe extern "C" fn tls_get_record_type(
     sk: *const bindings::sock,
     cmsg: *const bindings::cmsghdr,
 ) -> u8 {
@@ -63,7 +63,7 @@ pub unsafe extern "C" fn tls_get_record_type(
 /// `msg` must be a kernel message whose first kvec holds the received record; `level` and
 /// `description` must be valid for writes.
 #[no_mangle]
-pub unsafe extern "C" fn tls_alert_recv(
+pub(crate) unsafe extern "C" fn tls_alert_recv(
     sk: *const bindings::sock,
     msg: *const bindings::msghdr,
     level: *mut u8,

@@ -29,9 +29,6 @@ use kernel::{
     ThisModule, //
 };
 
-/// `GENL_HDRLEN`: the generic netlink header, aligned to netlink's 4 bytes.
-const GENL_HDRLEN: usize = (core::mem::size_of::<bindings::genlmsghdr>() + 3) & !3;
-
 /// A raw `gfp_t` as passed by C callers.
 ///
 /// The kernel's `alloc::Flags` cannot be built from a raw value, but messages must be allocated
@@ -452,7 +449,8 @@ impl<'a> Iterator for AttrIter<'a> {
 ///
 /// # Invariants
 ///
-/// `skb` is an owned `sk_buff`; `hdr` is the generic netlink header inside it.
+/// `skb` is an owned `sk_buff`; `hdr` is what `genlmsg_put` returned for it (the payload right
+/// after the generic netlink header).
 pub(crate) struct Message {
     skb: NonNull<bindings::sk_buff>,
     hdr: NonNull<c_void>,
@@ -572,11 +570,11 @@ impl Message {
 
     /// The attributes written so far, after the generic netlink header (for tests).
     pub(crate) fn attrs(&self) -> MessageAttrs<'_> {
-        // SAFETY: `hdr` points right after the `genlmsghdr` inside the linear buffer, and the
-        // attributes follow up to the buffer's tail.
+        // SAFETY: `genlmsg_put` returned `hdr` pointing right after the generic netlink header
+        // inside the linear buffer, and the attributes follow up to the buffer's tail.
         let (start, end) = unsafe {
             let skb = self.skb.as_ptr();
-            let start = self.hdr.as_ptr().cast::<u8>().add(GENL_HDRLEN);
+            let start = self.hdr.as_ptr().cast::<u8>().cast_const();
             let end = (*skb).data.add((*skb).len as usize);
             (start, end)
         };

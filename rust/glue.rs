@@ -6,6 +6,10 @@
 //! module needs are declared here, once, with the types of the kernel bindings. Every function
 //! forwards to one static inline kernel function or macro; see `glue/helpers.c` and
 //! `glue/trace.c`.
+//!
+//! Like the kernel's own bindings, these declarations pass pointers to kernel structures whose
+//! Rust mirrors contain types the FFI lint cannot vouch for; only pointers cross the boundary.
+#![allow(improper_ctypes)]
 
 use kernel::{
     bindings,
@@ -29,7 +33,6 @@ extern "C" {
     pub(crate) fn hs_module_put();
 
     pub(crate) fn hs_sock_net(sk: *const bindings::sock) -> *mut bindings::net;
-    pub(crate) fn hs_net_inum(net: *const bindings::net) -> c_uint;
     pub(crate) fn hs_net_generic(net: *const bindings::net, id: c_uint) -> *mut *mut c_void;
 
     pub(crate) fn hs_genl_info_net(info: *const bindings::genl_info) -> *mut bindings::net;

@@ -47,6 +47,10 @@ struct TextQuiesce;
 
 impl Drop for TextQuiesce {
     fn drop(&mut self) {
+        // Every request holds a module reference until its socket is gone, so none is left.
+        if !request::table_is_empty() {
+            pr_warn!("unloading with live handshake requests\n");
+        }
         // SAFETY: Called from process context at module exit.
         unsafe { kernel::bindings::synchronize_rcu_tasks() };
     }

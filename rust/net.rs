@@ -45,11 +45,6 @@ impl Net {
         self.0.get()
     }
 
-    /// The inode number that names this namespace in `/proc/*/ns/net`.
-    pub(crate) fn inum(&self) -> u32 {
-        // SAFETY: The namespace is alive.
-        unsafe { glue::hs_net_inum(self.as_ptr()) }
-    }
 }
 
 /// Data that the module keeps for every network namespace.

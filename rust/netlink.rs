@@ -85,6 +85,16 @@ pub(crate) struct HandshakeNet {
 }
 
 impl HandshakeNet {
+    /// New state admitting `max` pending requests.
+    pub(crate) fn new(max: usize) -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(HandshakeNet {
+                queue <- new_spinlock_bh!(Queue::new(max), "handshake_net"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
     /// The queue of pending requests.
     pub(crate) fn queue(&self) -> &SpinLockBh<Queue> {
         &self.queue
@@ -119,12 +129,7 @@ impl PernetData for HandshakeNet {
     }
 
     fn init(_net: &Net) -> Result<Arc<Self>> {
-        Arc::pin_init(
-            pin_init!(HandshakeNet {
-                queue <- new_spinlock_bh!(Queue::new(pending_max()), "handshake_net"),
-            }),
-            GFP_KERNEL,
-        )
+        HandshakeNet::new(pending_max())
     }
 
     fn exit(this: &Arc<Self>, _net: &Net) {
@@ -177,13 +182,23 @@ fn accept(net: &Net, info: &Info<'_>) -> Result {
         .get_u32()?;
     // `none` or an unknown class has no requests.
     let class = HandlerClass::from_u32(class).ok_or(EAGAIN)?;
-    let (req, file) = request::accept_next(&hn, class).ok_or(EAGAIN)?;
+    accept_request(net, &hn, class, |req, fd| req.proto().accept(req, info, fd))
+}
 
-    // Reserve the fd, reply, and only then publish the fd: if anything fails the agent never
-    // sees a descriptor, and the file reference is dropped exactly once (with `file`).
+/// Hands the oldest pending request of `class` in `hn` to the calling agent: reserves an fd,
+/// lets `reply` tell the agent about it, and publishes the fd only if that worked. On failure
+/// the agent never sees a descriptor, the request is completed with `EIO`, and the agent's file
+/// reference is dropped exactly once.
+pub(crate) fn accept_request(
+    net: &Net,
+    hn: &HandshakeNet,
+    class: HandlerClass,
+    reply: impl FnOnce(&request::Request, u32) -> Result,
+) -> Result {
+    let (req, file) = request::accept_next(hn, class).ok_or(EAGAIN)?;
     let reserved = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)
         .and_then(|fdr| {
-            req.proto().accept(&req, info, fdr.reserved_fd())?;
+            reply(&req, fdr.reserved_fd())?;
             Ok(fdr)
         });
     match reserved {

@@ -544,15 +544,25 @@ pub(crate) fn submit(sock: Option<&Socket>, proto: KBox<dyn Proto>, gfp: Gfp) ->
     let file = sock.file().ok_or(EINVAL)?;
     let sk = sock.sk().ok_or(EINVAL)?;
     let net = sock.net().ok_or(EINVAL)?;
-    let result = submit_checked(net, file, sk, proto, gfp);
+    let result = netlink::pernet(net)
+        .ok_or(EOPNOTSUPP)
+        .and_then(|hn| submit_to(&hn, net, file, sk, proto, gfp));
     if let Err(e) = result {
         trace::submit_err(net, &core::ptr::null::<c_void>(), sk, e);
     }
     result
 }
 
-fn submit_checked(net: &Net, file: &File, sk: SockKey, proto: KBox<dyn Proto>, gfp: Gfp) -> Result {
-    let hn = netlink::pernet(net).ok_or(EOPNOTSUPP)?;
+/// Submits a request for socket `sk` (whose file is `file`) to the queue `hn` of namespace
+/// `net`. See [`submit`].
+pub(crate) fn submit_to(
+    hn: &Arc<HandshakeNet>,
+    net: &Net,
+    file: &File,
+    sk: SockKey,
+    proto: KBox<dyn Proto>,
+    gfp: Gfp,
+) -> Result {
     let module = ModuleRef::get().ok_or(EOPNOTSUPP)?;
     let flags = gfp.to_flags();
     let class = proto.class();

@@ -209,10 +209,6 @@ impl DestructHook {
         }
     }
 
-    /// The destructor that was installed before ours.
-    pub(crate) fn saved(&self) -> Option<DestructFn> {
-        self.saved
-    }
 
     /// Runs the saved destructor on the socket being destroyed, then releases the module.
     ///

@@ -138,6 +138,7 @@ pub(crate) struct TlsRequest {
     certificate: KeySerial,
     privkey: KeySerial,
     peerids: KVec<KeySerial>,
+    notify: bool,
 }
 
 impl TlsRequest {
@@ -189,7 +190,14 @@ impl TlsRequest {
             certificate,
             privkey,
             peerids,
+            notify: true,
         })
+    }
+
+    /// The same request, but not announced to agents (for tests without `tlshd`).
+    pub(crate) fn without_notify(mut self) -> Self {
+        self.notify = false;
+        self
     }
 
     /// Writes the ACCEPT reply attributes for descriptor `fd` into `msg`.
@@ -236,6 +244,10 @@ impl TlsRequest {
 impl Proto for TlsRequest {
     fn class(&self) -> HandlerClass {
         HandlerClass::Tlshd
+    }
+
+    fn notify(&self) -> bool {
+        self.notify
     }
 
     fn accept(&self, _req: &Request, info: &Info<'_>, fd: u32) -> Result {
@@ -296,7 +308,7 @@ unsafe fn hello_c(args: *const TlsHandshakeArgs, kind: Hello, flags: bindings::g
 ///
 /// `args` must be valid; see `include/net/handshake.h`.
 #[no_mangle]
-pub unsafe extern "C" fn tls_client_hello_anon(args: *const TlsHandshakeArgs, flags: bindings::gfp_t) -> c_int {
+pub(crate) unsafe extern "C" fn tls_client_hello_anon(args: *const TlsHandshakeArgs, flags: bindings::gfp_t) -> c_int {
     // SAFETY: Forwarded contract.
     unsafe { hello_c(args, Hello::ClientAnon, flags) }
 }
@@ -307,7 +319,7 @@ pub unsafe extern "C" fn tls_client_hello_anon(args: *const TlsHandshakeArgs, fl
 ///
 /// `args` must be valid; see `include/net/handshake.h`.
 #[no_mangle]
-pub unsafe extern "C" fn tls_client_hello_x509(args: *const TlsHandshakeArgs, flags: bindings::gfp_t) -> c_int {
+pub(crate) unsafe extern "C" fn tls_client_hello_x509(args: *const TlsHandshakeArgs, flags: bindings::gfp_t) -> c_int {
     // SAFETY: Forwarded contract.
     unsafe { hello_c(args, Hello::ClientX509, flags) }
 }
@@ -318,7 +330,7 @@ pub unsafe extern "C" fn tls_client_hello_x509(args: *const TlsHandshakeArgs, fl
 ///
 /// `args` must be valid; see `include/net/handshake.h`.
 #[no_mangle]
-pub unsafe extern "C" fn tls_client_hello_psk(args: *const TlsHandshakeArgs, flags: bindings::gfp_t) -> c_int {
+pub(crate) unsafe extern "C" fn tls_client_hello_psk(args: *const TlsHandshakeArgs, flags: bindings::gfp_t) -> c_int {
     // SAFETY: Forwarded contract.
     unsafe { hello_c(args, Hello::ClientPsk, flags) }
 }
@@ -329,7 +341,7 @@ pub unsafe extern "C" fn tls_client_hello_psk(args: *const TlsHandshakeArgs, fla
 ///
 /// `args` must be valid; see `include/net/handshake.h`.
 #[no_mangle]
-pub unsafe extern "C" fn tls_server_hello_x509(args: *const TlsHandshakeArgs, flags: bindings::gfp_t) -> c_int {
+pub(crate) unsafe extern "C" fn tls_server_hello_x509(args: *const TlsHandshakeArgs, flags: bindings::gfp_t) -> c_int {
     // SAFETY: Forwarded contract.
     unsafe { hello_c(args, Hello::ServerX509, flags) }
 }
@@ -340,7 +352,7 @@ pub unsafe extern "C" fn tls_server_hello_x509(args: *const TlsHandshakeArgs, fl
 ///
 /// `args` must be valid; see `include/net/handshake.h`.
 #[no_mangle]
-pub unsafe extern "C" fn tls_server_hello_psk(args: *const TlsHandshakeArgs, flags: bindings::gfp_t) -> c_int {
+pub(crate) unsafe extern "C" fn tls_server_hello_psk(args: *const TlsHandshakeArgs, flags: bindings::gfp_t) -> c_int {
     // SAFETY: Forwarded contract.
     unsafe { hello_c(args, Hello::ServerPsk, flags) }
 }
@@ -352,7 +364,7 @@ pub unsafe extern "C" fn tls_server_hello_psk(args: *const TlsHandshakeArgs, fla
 ///
 /// `sk` must be null or a live socket.
 #[no_mangle]
-pub unsafe extern "C" fn tls_handshake_cancel(sk: *mut bindings::sock) -> bool {
+pub(crate) unsafe extern "C" fn tls_handshake_cancel(sk: *mut bindings::sock) -> bool {
     let Some(key) = SockKey::from_raw(sk) else {
         return false;
     };
@@ -367,7 +379,7 @@ pub unsafe extern "C" fn tls_handshake_cancel(sk: *mut bindings::sock) -> bool {
 ///
 /// `sock` must be null or a live socket.
 #[no_mangle]
-pub unsafe extern "C" fn tls_handshake_close(sock: *mut bindings::socket) {
+pub(crate) unsafe extern "C" fn tls_handshake_close(sock: *mut bindings::socket) {
     if sock.is_null() {
         return;
     }
