@@ -41,14 +41,36 @@ static_assert(ARRAY_SIZE(((struct tls_handshake_args *)NULL)->ta_my_peerids) == 
 static_assert(__same_type(tls_done_func_t,
 			  void (*)(void *, int, key_serial_t)));
 
+/*
+ * Each prototype is repeated from <net/handshake.h> right above its export;
+ * the compiler rejects any difference from the header.
+ */
+int tls_client_hello_anon(const struct tls_handshake_args *args, gfp_t flags);
 EXPORT_SYMBOL(tls_client_hello_anon);
+
+int tls_client_hello_x509(const struct tls_handshake_args *args, gfp_t flags);
 EXPORT_SYMBOL(tls_client_hello_x509);
+
+int tls_client_hello_psk(const struct tls_handshake_args *args, gfp_t flags);
 EXPORT_SYMBOL(tls_client_hello_psk);
+
+int tls_server_hello_x509(const struct tls_handshake_args *args, gfp_t flags);
 EXPORT_SYMBOL(tls_server_hello_x509);
+
+int tls_server_hello_psk(const struct tls_handshake_args *args, gfp_t flags);
 EXPORT_SYMBOL(tls_server_hello_psk);
+
+bool tls_handshake_cancel(struct sock *sk);
 EXPORT_SYMBOL(tls_handshake_cancel);
+
+void tls_handshake_close(struct socket *sock);
 EXPORT_SYMBOL(tls_handshake_close);
+
+u8 tls_get_record_type(const struct sock *sk, const struct cmsghdr *msg);
 EXPORT_SYMBOL(tls_get_record_type);
+
+void tls_alert_recv(const struct sock *sk, const struct msghdr *msg,
+		    u8 *level, u8 *description);
 EXPORT_SYMBOL(tls_alert_recv);
 
 /* Numbers the Rust side (rust/alert.rs) uses for the alert protocol. */

@@ -30,7 +30,12 @@ pub(crate) fn send(sock: &Socket, level: u8, desc: u8) -> Result {
     let alert = [level, desc];
     // SAFETY: The socket is alive and `alert` is readable for its length.
     to_result(unsafe {
-        glue::hs_sock_send_record(sock.as_ptr(), RECORD_TYPE_ALERT, alert.as_ptr().cast(), alert.len())
+        glue::hs_sock_send_record(
+            sock.as_ptr(),
+            RECORD_TYPE_ALERT,
+            alert.as_ptr().cast(),
+            alert.len(),
+        )
     })
 }
 

@@ -164,11 +164,12 @@ impl SplitOp {
             panic!("policy length and maxattr disagree");
         }
         let mut op: bindings::genl_split_ops = pin_init::zeroed();
-        op.__bindgen_anon_1.__bindgen_anon_1 = bindings::genl_split_ops__bindgen_ty_1__bindgen_ty_1 {
-            pre_doit: None,
-            doit: Some(do_trampoline::<H>),
-            post_doit: None,
-        };
+        op.__bindgen_anon_1.__bindgen_anon_1 =
+            bindings::genl_split_ops__bindgen_ty_1__bindgen_ty_1 {
+                pre_doit: None,
+                doit: Some(do_trampoline::<H>),
+                post_doit: None,
+            };
         op.policy = policy.as_ptr().cast();
         op.maxattr = H::MAXATTR as u32;
         op.cmd = cmd;
@@ -267,7 +268,7 @@ impl Family {
         }
         let mut i = 0;
         while i < name.len() {
-            fam.name[i] = name[i] as _;
+            fam.name[i] = name[i] as kernel::ffi::c_char;
             i += 1;
         }
         // INVARIANT: `ops` and `mcgrps` are `'static`.
@@ -459,10 +460,11 @@ pub(crate) struct Message {
 impl Message {
     fn new(family: &'static Family, portid: u32, seq: u32, cmd: u8, gfp: Gfp) -> Result<Self> {
         // SAFETY: Any size and flags are valid inputs.
-        let skb = unsafe { bindings::genlmsg_new(bindings::GENLMSG_DEFAULT_SIZE as usize, gfp.0) };
+        let skb = unsafe { bindings::genlmsg_new(bindings::GENLMSG_DEFAULT_SIZE, gfp.0) };
         let skb = NonNull::new(skb).ok_or(ENOMEM)?;
         // SAFETY: `skb` is a new buffer and the family is valid.
-        let hdr = unsafe { bindings::genlmsg_put(skb.as_ptr(), portid, seq, family.as_raw(), 0, cmd) };
+        let hdr =
+            unsafe { bindings::genlmsg_put(skb.as_ptr(), portid, seq, family.as_raw(), 0, cmd) };
         match NonNull::new(hdr) {
             // INVARIANT: We own `skb` and `hdr` is its header.
             Some(hdr) => Ok(Message { skb, hdr }),
@@ -489,7 +491,12 @@ impl Message {
         let len = c_int::try_from(data.len()).map_err(|_| EMSGSIZE)?;
         // SAFETY: `skb` is owned; `data` is readable for `len` bytes.
         let ret = unsafe {
-            bindings::nla_put(self.skb.as_ptr(), c_int::from(attrtype), len, data.as_ptr().cast())
+            bindings::nla_put(
+                self.skb.as_ptr(),
+                c_int::from(attrtype),
+                len,
+                data.as_ptr().cast(),
+            )
         };
         if ret < 0 {
             Err(EMSGSIZE)
@@ -554,11 +561,23 @@ impl Message {
     }
 
     /// Multicasts the message to `group` of `family` in `net`.
-    pub(crate) fn multicast(self, family: &'static Family, net: &Net, group: u32, gfp: Gfp) -> Result {
+    pub(crate) fn multicast(
+        self,
+        family: &'static Family,
+        net: &Net,
+        group: u32,
+        gfp: Gfp,
+    ) -> Result {
         let skb = self.finish();
         // SAFETY: The call consumes the buffer whatever it returns; family and net are valid.
         to_result(unsafe {
-            glue::hs_genlmsg_multicast_netns(family.as_raw(), net.as_ptr(), skb.as_ptr(), group, gfp.0)
+            glue::hs_genlmsg_multicast_netns(
+                family.as_raw(),
+                net.as_ptr(),
+                skb.as_ptr(),
+                group,
+                gfp.0,
+            )
         })
     }
 

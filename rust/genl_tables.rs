@@ -112,6 +112,7 @@ pub(crate) mod mcgrp {
 pub(crate) const MCGRP_NAMES: [&kernel::str::CStr; 2] = [c"none", c"tlshd"];
 
 /// Request policy of `accept` (index = attribute number).
+#[rustfmt::skip]
 pub(crate) const ACCEPT_POLICY: [Policy; 3] = [
     Policy::unspec(),
     Policy::unspec(),
@@ -123,6 +124,7 @@ pub(crate) const ACCEPT_MAXATTR: u16 = 2;
 pub(crate) const ACCEPT_ADMIN_PERM: bool = true;
 
 /// Request policy of `done` (index = attribute number).
+#[rustfmt::skip]
 pub(crate) const DONE_POLICY: [Policy; 4] = [
     Policy::unspec(),
     Policy::u32_max(4095),

@@ -36,8 +36,10 @@ extern "C" {
     pub(crate) fn hs_net_generic(net: *const bindings::net, id: c_uint) -> *mut *mut c_void;
 
     pub(crate) fn hs_genl_info_net(info: *const bindings::genl_info) -> *mut bindings::net;
-    pub(crate) fn hs_genlmsg_reply(skb: *mut bindings::sk_buff, info: *mut bindings::genl_info)
-        -> c_int;
+    pub(crate) fn hs_genlmsg_reply(
+        skb: *mut bindings::sk_buff,
+        info: *mut bindings::genl_info,
+    ) -> c_int;
     pub(crate) fn hs_genlmsg_multicast_netns(
         family: *const bindings::genl_family,
         net: *mut bindings::net,
@@ -45,8 +47,10 @@ extern "C" {
         group: c_uint,
         flags: bindings::gfp_t,
     ) -> c_int;
-    pub(crate) fn hs_nla_nest_start(skb: *mut bindings::sk_buff, attrtype: c_int)
-        -> *mut bindings::nlattr;
+    pub(crate) fn hs_nla_nest_start(
+        skb: *mut bindings::sk_buff,
+        attrtype: c_int,
+    ) -> *mut bindings::nlattr;
     pub(crate) fn hs_nla_nest_end(skb: *mut bindings::sk_buff, start: *mut bindings::nlattr);
     pub(crate) fn hs_nla_nest_cancel(skb: *mut bindings::sk_buff, start: *mut bindings::nlattr);
     pub(crate) fn hs_nla_get_u32(nla: *const bindings::nlattr) -> u32;
@@ -77,14 +81,22 @@ extern "C" {
     pub(crate) fn hs_cmsg_data(cmsg: *const bindings::cmsghdr) -> *const u8;
     pub(crate) fn hs_msg_first_kvec(msg: *const bindings::msghdr, len: *mut usize) -> *const u8;
 
-    pub(crate) fn hs_trace_submit(net: *const bindings::net, req: *const c_void, sk: *const bindings::sock);
+    pub(crate) fn hs_trace_submit(
+        net: *const bindings::net,
+        req: *const c_void,
+        sk: *const bindings::sock,
+    );
     pub(crate) fn hs_trace_submit_err(
         net: *const bindings::net,
         req: *const c_void,
         sk: *const bindings::sock,
         err: c_int,
     );
-    pub(crate) fn hs_trace_cancel(net: *const bindings::net, req: *const c_void, sk: *const bindings::sock);
+    pub(crate) fn hs_trace_cancel(
+        net: *const bindings::net,
+        req: *const c_void,
+        sk: *const bindings::sock,
+    );
     pub(crate) fn hs_trace_cancel_none(
         net: *const bindings::net,
         req: *const c_void,

@@ -44,7 +44,6 @@ impl Net {
     pub(crate) fn as_ptr(&self) -> *mut bindings::net {
         self.0.get()
     }
-
 }
 
 /// Data that the module keeps for every network namespace.
@@ -126,6 +125,9 @@ impl<T: PernetData> Pernet<T> {
         Some(borrowed.into())
     }
 
+    /// # Safety
+    ///
+    /// Called by the namespace core only, with a namespace being set up.
     unsafe extern "C" fn init_trampoline(net: *mut bindings::net) -> c_int {
         // SAFETY: The core calls this with a namespace being set up.
         let net = unsafe { Net::from_raw(net) };
@@ -143,6 +145,9 @@ impl<T: PernetData> Pernet<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by the namespace core only, with a namespace being dismantled.
     unsafe extern "C" fn exit_trampoline(net: *mut bindings::net) {
         // SAFETY: The core calls this with a namespace being dismantled.
         let net = unsafe { Net::from_raw(net) };
@@ -150,7 +155,7 @@ impl<T: PernetData> Pernet<T> {
             return;
         };
         // SAFETY: The slot is valid and ours.
-        let ptr = unsafe { core::mem::replace(&mut *slot, core::ptr::null_mut()) }.cast::<T>();
+        let ptr = unsafe { core::ptr::replace(slot, core::ptr::null_mut()) }.cast::<T>();
         if ptr.is_null() {
             return;
         }

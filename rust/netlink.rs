@@ -196,8 +196,8 @@ pub(crate) fn accept_request(
     reply: impl FnOnce(&request::Request, u32) -> Result,
 ) -> Result {
     let (req, file) = request::accept_next(hn, class).ok_or(EAGAIN)?;
-    let reserved = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)
-        .and_then(|fdr| {
+    let reserved =
+        FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC).and_then(|fdr| {
             reply(&req, fdr.reserved_fd())?;
             Ok(fdr)
         });

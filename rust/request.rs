@@ -290,7 +290,9 @@ fn pin_net(pin: &FilePin) -> &Net {
     // SAFETY: The pin keeps the file and thus the socket alive, so its `private_data` is the
     // socket and `sk` and its namespace are valid.
     unsafe {
-        let sock = (*pin.file().as_ptr()).private_data.cast::<bindings::socket>();
+        let sock = (*pin.file().as_ptr())
+            .private_data
+            .cast::<bindings::socket>();
         Net::from_raw(glue::hs_sock_net((*sock).sk))
     }
 }
@@ -398,7 +400,10 @@ impl Queue {
 ///
 /// The reference is taken under the lock, so a consumer that cancels and closes its socket right
 /// after cannot free the file under the agent.
-pub(crate) fn accept_next(hn: &HandshakeNet, class: HandlerClass) -> Option<(Arc<Request>, ARef<File>)> {
+pub(crate) fn accept_next(
+    hn: &HandshakeNet,
+    class: HandlerClass,
+) -> Option<(Arc<Request>, ARef<File>)> {
     let mut queue = hn.queue().lock();
     let req = queue.pop_class(class)?;
     let mut state = req.state.lock();
@@ -642,6 +647,11 @@ pub(crate) fn cancel(sk: SockKey, net: &Net) -> bool {
 }
 
 /// Our `sk_destruct`: forgets the request of the socket and chains to the saved destructor.
+///
+/// # Safety
+///
+/// Installed by [`DestructHook::install`]; called by the socket core only, once, with the
+/// socket being destroyed.
 unsafe extern "C" fn sk_destruct(sk: *mut bindings::sock) {
     let Some(key) = SockKey::from_raw(sk) else {
         return;

@@ -209,7 +209,6 @@ impl DestructHook {
         }
     }
 
-
     /// Runs the saved destructor on the socket being destroyed, then releases the module.
     ///
     /// # Safety

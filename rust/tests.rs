@@ -241,6 +241,10 @@ fn accept_next(hn: &HandshakeNet) -> Option<(Arc<Request>, kernel::sync::aref::A
 }
 
 /// A consumer callback for the C API, recording into the `Recorder` given as data.
+///
+/// # Safety
+///
+/// `data` must point to a live [`Recorder`].
 unsafe extern "C" fn consumer_done(data: *mut c_void, status: c_int, peerid: KeySerial) {
     // SAFETY: Tests pass a live `Recorder` as data.
     let rec = unsafe { &*data.cast::<Recorder>() };
@@ -529,12 +533,15 @@ mod tls {
     #[test]
     fn reply_anon() -> Result {
         let (_rec, mut a) = args();
-        a.ta_peername = c"server.example".as_ptr().cast();
+        a.ta_peername = c"server.example".as_char_ptr().cast();
         a.ta_timeout_ms = 5000;
         a.ta_keyring = 42;
         let treq = TlsRequest::new(&a, Hello::ClientAnon, Gfp::KERNEL)?;
         let msg = reply_of(&treq)?;
-        assert_eq!(find(msg.attrs(), attr_accept::SOCKFD).and_then(|a| a.s32()), Some(7));
+        assert_eq!(
+            find(msg.attrs(), attr_accept::SOCKFD).and_then(|a| a.s32()),
+            Some(7)
+        );
         assert_eq!(
             find(msg.attrs(), attr_accept::MESSAGE_TYPE).and_then(|a| a.u32()),
             Some(msg_type::CLIENTHELLO)
@@ -543,8 +550,14 @@ mod tls {
             find(msg.attrs(), attr_accept::AUTH_MODE).and_then(|a| a.u32()),
             Some(auth::UNAUTH)
         );
-        assert_eq!(find(msg.attrs(), attr_accept::TIMEOUT).and_then(|a| a.u32()), Some(5000));
-        assert_eq!(find(msg.attrs(), attr_accept::KEYRING).and_then(|a| a.u32()), Some(42));
+        assert_eq!(
+            find(msg.attrs(), attr_accept::TIMEOUT).and_then(|a| a.u32()),
+            Some(5000)
+        );
+        assert_eq!(
+            find(msg.attrs(), attr_accept::KEYRING).and_then(|a| a.u32()),
+            Some(42)
+        );
         let name = find(msg.attrs(), attr_accept::PEERNAME).map(|a| a.payload);
         assert_eq!(name, Some(&b"server.example\0"[..]));
         assert_eq!(count_of(msg.attrs(), attr_accept::PEER_IDENTITY), 0);
@@ -577,8 +590,14 @@ mod tls {
         );
         assert_eq!(count_of(msg.attrs(), attr_accept::CERTIFICATE), 1);
         let nest = find(msg.attrs(), attr_accept::CERTIFICATE).ok_or(EINVAL)?;
-        assert_eq!(find(nest.nested(), attr_x509::CERT).and_then(|a| a.s32()), Some(100));
-        assert_eq!(find(nest.nested(), attr_x509::PRIVKEY).and_then(|a| a.s32()), Some(101));
+        assert_eq!(
+            find(nest.nested(), attr_x509::CERT).and_then(|a| a.s32()),
+            Some(100)
+        );
+        assert_eq!(
+            find(nest.nested(), attr_x509::PRIVKEY).and_then(|a| a.s32()),
+            Some(101)
+        );
         Ok(())
     }
 
@@ -602,8 +621,14 @@ mod tls {
             Some(msg_type::SERVERHELLO)
         );
         let nest = find(msg.attrs(), attr_accept::CERTIFICATE).ok_or(EINVAL)?;
-        assert_eq!(find(nest.nested(), attr_x509::CERT).and_then(|a| a.s32()), Some(5));
-        assert_eq!(find(nest.nested(), attr_x509::PRIVKEY).and_then(|a| a.s32()), Some(0));
+        assert_eq!(
+            find(nest.nested(), attr_x509::CERT).and_then(|a| a.s32()),
+            Some(5)
+        );
+        assert_eq!(
+            find(nest.nested(), attr_x509::PRIVKEY).and_then(|a| a.s32()),
+            Some(0)
+        );
         Ok(())
     }
 
@@ -619,7 +644,10 @@ mod tls {
             Some(auth::PSK)
         );
         let mut ids = KVec::new();
-        for attr in msg.attrs().filter(|a| a.attrtype == attr_accept::PEER_IDENTITY) {
+        for attr in msg
+            .attrs()
+            .filter(|a| a.attrtype == attr_accept::PEER_IDENTITY)
+        {
             ids.push(attr.u32().ok_or(EINVAL)?, GFP_KERNEL)?;
         }
         assert_eq!(&ids[..], &[11, 12, 13][..]);
@@ -653,10 +681,12 @@ mod tls {
         let mut a = args_for(Some(&ts), &rec);
         a.ta_num_peerids = 0;
         // SAFETY: `a` is valid.
-        assert_eq!(unsafe { tlshd::tls_client_hello_psk(&a, bindings::GFP_KERNEL) }, EINVAL.to_errno());
+        let ret = unsafe { tlshd::tls_client_hello_psk(&a, bindings::GFP_KERNEL) };
+        assert_eq!(ret, EINVAL.to_errno());
         a.ta_num_peerids = 6;
         // SAFETY: `a` is valid.
-        assert_eq!(unsafe { tlshd::tls_client_hello_psk(&a, bindings::GFP_KERNEL) }, EINVAL.to_errno());
+        let ret = unsafe { tlshd::tls_client_hello_psk(&a, bindings::GFP_KERNEL) };
+        assert_eq!(ret, EINVAL.to_errno());
         assert_eq!(ts.count(), before);
         a.ta_num_peerids = 5;
         assert!(TlsRequest::new(&a, Hello::ClientPsk, Gfp::KERNEL).is_ok());
@@ -665,7 +695,10 @@ mod tls {
 
     #[test]
     fn remote_peer_id_is_first() {
-        assert_eq!(TlsRequest::remote_peerid(core::iter::empty()), tlshd::TLS_NO_KEY);
+        assert_eq!(
+            TlsRequest::remote_peerid(core::iter::empty()),
+            tlshd::TLS_NO_KEY
+        );
         assert_eq!(TlsRequest::remote_peerid([7u32, 8, 9].into_iter()), 7);
     }
 
@@ -676,8 +709,14 @@ mod tls {
         assert_eq!(Status::from_agent(Some(0)).to_errno(), 0);
         assert_eq!(Status::from_agent(Some(13)).to_errno(), -13);
         assert_eq!(Status::from_agent(Some(4095)).to_errno(), -4095);
-        assert_eq!(Status::from_agent(Some(u32::MAX)).to_errno(), EIO.to_errno());
-        assert_eq!(Status::from_error(ETIMEDOUT).to_errno(), ETIMEDOUT.to_errno());
+        assert_eq!(
+            Status::from_agent(Some(u32::MAX)).to_errno(),
+            EIO.to_errno()
+        );
+        assert_eq!(
+            Status::from_error(ETIMEDOUT).to_errno(),
+            ETIMEDOUT.to_errno()
+        );
     }
 
     #[test]
@@ -758,18 +797,19 @@ mod tls {
         }
         let mut c = Cmsg {
             hdr: bindings::cmsghdr {
-                cmsg_len: (core::mem::size_of::<bindings::cmsghdr>() + 1) as _,
+                cmsg_len: core::mem::size_of::<bindings::cmsghdr>() + 1,
                 cmsg_level: crate::alert::SOL_TLS,
                 cmsg_type: crate::alert::TLS_GET_RECORD_TYPE,
-                ..Default::default()
             },
             data: [23, 0, 0, 0, 0, 0, 0, 0],
         };
         // SAFETY: `c` is a valid control message with data.
-        assert_eq!(unsafe { crate::alert::tls_get_record_type(core::ptr::null(), &c.hdr) }, 23);
+        let record_type = unsafe { crate::alert::tls_get_record_type(core::ptr::null(), &c.hdr) };
+        assert_eq!(record_type, 23);
         c.hdr.cmsg_level = 1;
         // SAFETY: As above.
-        assert_eq!(unsafe { crate::alert::tls_get_record_type(core::ptr::null(), &c.hdr) }, 0);
+        let record_type = unsafe { crate::alert::tls_get_record_type(core::ptr::null(), &c.hdr) };
+        assert_eq!(record_type, 0);
     }
 }
 
@@ -864,8 +904,22 @@ mod lifetime {
         let b = TestSocket::new()?;
         let rec = Recorder::new();
         let hn = HandshakeNet::new(3)?;
-        request::submit_to(&hn, Net::init_net(), a.file(), a.sk(), test_proto(&rec), Gfp::KERNEL)?;
-        request::submit_to(&hn, Net::init_net(), b.file(), b.sk(), test_proto(&rec), Gfp::KERNEL)?;
+        request::submit_to(
+            &hn,
+            Net::init_net(),
+            a.file(),
+            a.sk(),
+            test_proto(&rec),
+            Gfp::KERNEL,
+        )?;
+        request::submit_to(
+            &hn,
+            Net::init_net(),
+            b.file(),
+            b.sk(),
+            test_proto(&rec),
+            Gfp::KERNEL,
+        )?;
         assert_eq!(hn.queue().lock().pending(), 2);
         let (first, f1) = accept_next(&hn).ok_or(EAGAIN)?;
         let (second, f2) = accept_next(&hn).ok_or(EAGAIN)?;
@@ -889,7 +943,14 @@ mod lifetime {
         let rec = Recorder::new();
         let hn = HandshakeNet::new(3)?;
         let before = ts.count();
-        request::submit_to(&hn, Net::init_net(), ts.file(), ts.sk(), test_proto(&rec), Gfp::KERNEL)?;
+        request::submit_to(
+            &hn,
+            Net::init_net(),
+            ts.file(),
+            ts.sk(),
+            test_proto(&rec),
+            Gfp::KERNEL,
+        )?;
         let r = netlink::accept_request(Net::init_net(), &hn, HandlerClass::Tlshd, |_, _| {
             Err(EMSGSIZE)
         });
@@ -1075,7 +1136,10 @@ mod genl_tables_test {
             u32::from(done[1].validation()),
             bindings::nla_policy_validation_NLA_VALIDATE_MAX
         );
-        assert_eq!(u32::from(crate::genl::Policy::string().nla_type()), bindings::NLA_NUL_STRING);
+        assert_eq!(
+            u32::from(crate::genl::Policy::string().nla_type()),
+            bindings::NLA_NUL_STRING
+        );
     }
 
     #[test]
@@ -1091,9 +1155,14 @@ mod genl_tables_test {
         assert_eq!(fam.n_mcgrps, 2);
         assert_eq!(fam.n_split_ops, 2);
         // SAFETY: The family's groups point at the static table.
-        let names = unsafe { core::slice::from_raw_parts(fam.mcgrps, 2) };
-        assert_eq!(names[0].name[..5], [b'n' as _, b'o' as _, b'n' as _, b'e' as _, 0]);
-        assert_eq!(names[1].name[..6], [b't' as _, b'l' as _, b's' as _, b'h' as _, b'd' as _, 0]);
+        let groups = unsafe { core::slice::from_raw_parts(fam.mcgrps, 2) };
+        for (group, want) in groups.iter().zip(tables::MCGRP_NAMES) {
+            // SAFETY: Group names are NUL-terminated.
+            let name = unsafe { CStr::from_char_ptr(group.name.as_ptr()) };
+            assert_eq!(name, want);
+        }
+        assert_eq!(tables::MCGRP_NAMES[0], c"none");
+        assert_eq!(tables::MCGRP_NAMES[1], c"tlshd");
     }
 
     #[test]

@@ -53,7 +53,8 @@ pub(crate) const TLS_NO_KEY: KeySerial = 0;
 pub(crate) const MAX_PEERIDS: usize = 5;
 
 /// `tls_done_func_t`.
-pub(crate) type TlsDoneFn = unsafe extern "C" fn(data: *mut c_void, status: c_int, peerid: KeySerial);
+pub(crate) type TlsDoneFn =
+    unsafe extern "C" fn(data: *mut c_void, status: c_int, peerid: KeySerial);
 
 /// `struct tls_handshake_args`.
 ///
@@ -308,7 +309,10 @@ unsafe fn hello_c(args: *const TlsHandshakeArgs, kind: Hello, flags: bindings::g
 ///
 /// `args` must be valid; see `include/net/handshake.h`.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn tls_client_hello_anon(args: *const TlsHandshakeArgs, flags: bindings::gfp_t) -> c_int {
+pub(crate) unsafe extern "C" fn tls_client_hello_anon(
+    args: *const TlsHandshakeArgs,
+    flags: bindings::gfp_t,
+) -> c_int {
     // SAFETY: Forwarded contract.
     unsafe { hello_c(args, Hello::ClientAnon, flags) }
 }
@@ -319,7 +323,10 @@ pub(crate) unsafe extern "C" fn tls_client_hello_anon(args: *const TlsHandshakeA
 ///
 /// `args` must be valid; see `include/net/handshake.h`.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn tls_client_hello_x509(args: *const TlsHandshakeArgs, flags: bindings::gfp_t) -> c_int {
+pub(crate) unsafe extern "C" fn tls_client_hello_x509(
+    args: *const TlsHandshakeArgs,
+    flags: bindings::gfp_t,
+) -> c_int {
     // SAFETY: Forwarded contract.
     unsafe { hello_c(args, Hello::ClientX509, flags) }
 }
@@ -330,7 +337,10 @@ pub(crate) unsafe extern "C" fn tls_client_hello_x509(args: *const TlsHandshakeA
 ///
 /// `args` must be valid; see `include/net/handshake.h`.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn tls_client_hello_psk(args: *const TlsHandshakeArgs, flags: bindings::gfp_t) -> c_int {
+pub(crate) unsafe extern "C" fn tls_client_hello_psk(
+    args: *const TlsHandshakeArgs,
+    flags: bindings::gfp_t,
+) -> c_int {
     // SAFETY: Forwarded contract.
     unsafe { hello_c(args, Hello::ClientPsk, flags) }
 }
@@ -341,7 +351,10 @@ pub(crate) unsafe extern "C" fn tls_client_hello_psk(args: *const TlsHandshakeAr
 ///
 /// `args` must be valid; see `include/net/handshake.h`.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn tls_server_hello_x509(args: *const TlsHandshakeArgs, flags: bindings::gfp_t) -> c_int {
+pub(crate) unsafe extern "C" fn tls_server_hello_x509(
+    args: *const TlsHandshakeArgs,
+    flags: bindings::gfp_t,
+) -> c_int {
     // SAFETY: Forwarded contract.
     unsafe { hello_c(args, Hello::ServerX509, flags) }
 }
@@ -352,7 +365,10 @@ pub(crate) unsafe extern "C" fn tls_server_hello_x509(args: *const TlsHandshakeA
 ///
 /// `args` must be valid; see `include/net/handshake.h`.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn tls_server_hello_psk(args: *const TlsHandshakeArgs, flags: bindings::gfp_t) -> c_int {
+pub(crate) unsafe extern "C" fn tls_server_hello_psk(
+    args: *const TlsHandshakeArgs,
+    flags: bindings::gfp_t,
+) -> c_int {
     // SAFETY: Forwarded contract.
     unsafe { hello_c(args, Hello::ServerPsk, flags) }
 }

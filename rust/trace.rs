@@ -46,7 +46,8 @@ impl TraceReq for *const c_void {
 }
 
 fn sk_ptr(sk: impl Into<Option<SockKey>>) -> *const kernel::bindings::sock {
-    sk.into().map_or(core::ptr::null(), |sk| sk.as_ptr().cast_const())
+    sk.into()
+        .map_or(core::ptr::null(), |sk| sk.as_ptr().cast_const())
 }
 
 macro_rules! event {

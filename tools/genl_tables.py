@@ -140,6 +140,7 @@ def generate(spec, source):
         n = upper(op['name'])
         w('')
         w(f'/// Request policy of `{op["name"]}` (index = attribute number).')
+        w('#[rustfmt::skip]')
         w(f'pub(crate) const {n}_POLICY: [Policy; {maxattr + 1}] = [')
         for t in table:
             w(f'    {t},')
