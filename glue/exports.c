@@ -42,35 +42,44 @@ static_assert(__same_type(tls_done_func_t,
 			  void (*)(void *, int, key_serial_t)));
 
 /*
- * Each prototype is repeated from <net/handshake.h> right above its export;
- * the compiler rejects any difference from the header.
+ * Each export is preceded by a pointer of the type the consumer API
+ * promises, initialised with the function: the compiler rejects any
+ * difference between <net/handshake.h> and these types.
  */
-int tls_client_hello_anon(const struct tls_handshake_args *args, gfp_t flags);
+typedef int (*hs_hello_t)(const struct tls_handshake_args *args, gfp_t flags);
+typedef bool (*hs_cancel_t)(struct sock *sk);
+typedef void (*hs_close_t)(struct socket *sock);
+typedef u8 (*hs_record_type_t)(const struct sock *sk,
+				const struct cmsghdr *msg);
+typedef void (*hs_alert_recv_t)(const struct sock *sk,
+				const struct msghdr *msg,
+				u8 *level, u8 *description);
+
+static const hs_hello_t hs_anon __maybe_unused = tls_client_hello_anon;
 EXPORT_SYMBOL(tls_client_hello_anon);
 
-int tls_client_hello_x509(const struct tls_handshake_args *args, gfp_t flags);
+static const hs_hello_t hs_cx509 __maybe_unused = tls_client_hello_x509;
 EXPORT_SYMBOL(tls_client_hello_x509);
 
-int tls_client_hello_psk(const struct tls_handshake_args *args, gfp_t flags);
+static const hs_hello_t hs_cpsk __maybe_unused = tls_client_hello_psk;
 EXPORT_SYMBOL(tls_client_hello_psk);
 
-int tls_server_hello_x509(const struct tls_handshake_args *args, gfp_t flags);
+static const hs_hello_t hs_sx509 __maybe_unused = tls_server_hello_x509;
 EXPORT_SYMBOL(tls_server_hello_x509);
 
-int tls_server_hello_psk(const struct tls_handshake_args *args, gfp_t flags);
+static const hs_hello_t hs_spsk __maybe_unused = tls_server_hello_psk;
 EXPORT_SYMBOL(tls_server_hello_psk);
 
-bool tls_handshake_cancel(struct sock *sk);
+static const hs_cancel_t hs_cancel __maybe_unused = tls_handshake_cancel;
 EXPORT_SYMBOL(tls_handshake_cancel);
 
-void tls_handshake_close(struct socket *sock);
+static const hs_close_t hs_close __maybe_unused = tls_handshake_close;
 EXPORT_SYMBOL(tls_handshake_close);
 
-u8 tls_get_record_type(const struct sock *sk, const struct cmsghdr *msg);
+static const hs_record_type_t hs_rtype __maybe_unused = tls_get_record_type;
 EXPORT_SYMBOL(tls_get_record_type);
 
-void tls_alert_recv(const struct sock *sk, const struct msghdr *msg,
-		    u8 *level, u8 *description);
+static const hs_alert_recv_t hs_arecv __maybe_unused = tls_alert_recv;
 EXPORT_SYMBOL(tls_alert_recv);
 
 /* Numbers the Rust side (rust/alert.rs) uses for the alert protocol. */
