@@ -46,6 +46,9 @@ stop_tlshd() { kill "$tlshd_pid" 2>/dev/null; wait "$tlshd_pid" 2>/dev/null; }
 
 handshake_ok() {
 	dmesg -C
+	mountpoint -q /sys/kernel/tracing || mount -t tracefs none /sys/kernel/tracing
+	echo > /sys/kernel/tracing/trace
+	echo 1 > /sys/kernel/tracing/events/handshake/enable
 	start_tlshd ca.pem
 	insmod "$dir/hs_consumer.ko" port=4433 || return 1
 	stop_tlshd
@@ -55,6 +58,20 @@ handshake_ok() {
 	klog | grep -q 'echo "hello over ktls"' &&
 	klog | grep -q 'record type 23' &&
 	klog | grep -q 'exit cancel=0'
+}
+
+# The events of the handshake above, as the tracing tools see them.
+trace_events() {
+	echo 0 > /sys/kernel/tracing/events/handshake/enable
+	local t ev
+	t=$(grep -v '^#' /sys/kernel/tracing/trace)
+	echo "$t" | head -20 > /dev/kmsg
+	for ev in handshake_submit handshake_cmd_accept handshake_cmd_done \
+		handshake_complete handshake_cancel_busy handshake_destruct; do
+		echo "$t" | grep -q "$ev: " || { echo "no $ev event"; return 1; }
+	done
+	grep -q 'field:unsigned int netns_ino' \
+		/sys/kernel/tracing/events/handshake/handshake_submit/format
 }
 
 handshake_wrong_ca() {
@@ -134,12 +151,13 @@ unload_with_accepted_socket() {
 }
 
 grep -q '127.0.0.1 localhost' /etc/hosts || echo '127.0.0.1 localhost' >> /etc/hosts
-ktap_suite handshake_e2e 6
+ktap_suite handshake_e2e 7
 ktap_check make_certificates certs
 gnutls-serv --echo --x509certfile=srv.pem --x509keyfile=srv.key -p 4433 > serv.log 2>&1 &
 sleep 2
 ktap_check no_agent_submit_is_esrch no_agent_is_esrch
 ktap_check tlshd_anon_handshake_and_ktls_echo handshake_ok
+ktap_check trace_events_recorded trace_events
 ktap_check tlshd_wrong_ca_is_eacces handshake_wrong_ca
 ktap_check agent_accept_reply_and_done_peerid agent_accept_done
 ktap_check unload_refused_while_accepted_socket_lives unload_with_accepted_socket
