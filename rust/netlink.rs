@@ -34,7 +34,7 @@ use crate::{
         new_spinlock_bh,
         SpinLockBh, //
     },
-    trace,
+    trace, //
 };
 use core::ffi::c_void;
 use kernel::{

@@ -43,7 +43,7 @@ use crate::{
         SpinLockBh,
         SpinLockBhBackend, //
     },
-    trace,
+    trace, //
 };
 use core::{
     ffi::c_void,

@@ -39,7 +39,7 @@ use core::{
         c_uint,
         c_void, //
     },
-    mem::offset_of,
+    mem::offset_of, //
 };
 use kernel::{
     bindings,
