@@ -5,6 +5,12 @@
 # an accepted socket is still alive.
 #
 # usage: guest.sh DIR   (DIR holds hs_consumer.ko and agent.py)
+#
+# Run with the test bed's runner, which provides ktap.sh, the guest root,
+# the kernel source at /mnt/ksrc and the repository at /mnt/src, e.g. after
+# copying this directory and hs_consumer.ko into <repo>/extra:
+#   scripts/run-qemu.sh --module handshake.ko --kmemleak \
+#       extra/guest.sh /mnt/src/extra
 . /mnt/src/scripts/guest/ktap.sh
 dir=$1
 ksrc=/mnt/ksrc
@@ -150,9 +156,21 @@ unload_with_accepted_socket() {
 	insmod /mnt/run/modules/01-handshake.ko || return 1
 }
 
+# Every new namespace gets its own queue; ACCEPT there finds nothing, and
+# tearing the namespaces down runs the per-namespace exit.
+netns_queues() {
+	local i out
+	for i in 1 2 3; do
+		out=$(unshare -n python3 "$ynldir/cli.py" --spec "$spec" --no-schema \
+			--do accept --json '{"handler-class": 1}' 2>&1) && return 1
+		echo "$out" | grep -q 'Resource temporarily unavailable' || { echo "$out"; return 1; }
+	done
+}
+
 grep -q '127.0.0.1 localhost' /etc/hosts || echo '127.0.0.1 localhost' >> /etc/hosts
-ktap_suite handshake_e2e 7
+ktap_suite handshake_e2e 8
 ktap_check make_certificates certs
+ktap_check netns_has_own_queue netns_queues
 gnutls-serv --echo --x509certfile=srv.pem --x509keyfile=srv.key -p 4433 > serv.log 2>&1 &
 sleep 2
 ktap_check no_agent_submit_is_esrch no_agent_is_esrch
