@@ -323,6 +323,23 @@ mod api {
     }
 
     #[test]
+    fn req_alloc_no_callbacks() -> Result {
+        // Arguments with nothing filled in but the socket: no callback, no data.
+        let ts = TestSocket::new()?;
+        let before = ts.count();
+        let rec = Recorder::new();
+        let mut args = args_for(Some(&ts), &rec);
+        args.ta_done = None;
+        args.ta_data = core::ptr::null_mut();
+        // SAFETY: `args` is valid.
+        let ret = unsafe { tlshd::tls_server_hello_x509(&args, bindings::GFP_KERNEL) };
+        assert_eq!(ret, EINVAL.to_errno());
+        assert_eq!(ts.count(), before);
+        assert!(request::lookup(ts.sk()).is_none());
+        Ok(())
+    }
+
+    #[test]
     fn req_alloc_no_done_callback() -> Result {
         let rec = Recorder::new();
         let mut args = args_for(None, &rec);
