@@ -4,8 +4,8 @@
 //!
 //! Out-of-tree code cannot add to the kernel's generated bindings, so the few C wrappers the
 //! module needs are declared here, once, with the types of the kernel bindings. Every function
-//! forwards to one static inline kernel function or macro; see `glue/helpers.c` and
-//! `glue/trace.c`.
+//! forwards to one static inline kernel function or macro; see `rust/helpers/helpers.c` and
+//! `rust/helpers/trace.c`.
 //!
 //! Like the kernel's own bindings, these declarations pass pointers to kernel structures whose
 //! Rust mirrors contain types the FFI lint cannot vouch for; only pointers cross the boundary.

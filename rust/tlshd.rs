@@ -58,7 +58,7 @@ pub(crate) type TlsDoneFn =
 
 /// `struct tls_handshake_args`.
 ///
-/// The offsets are asserted here and in `glue/exports.c` against the kernel header, so both
+/// The offsets are asserted here and in `rust/helpers/exports.c` against the kernel header, so both
 /// agree with the same numbers at build time.
 #[repr(C)]
 pub(crate) struct TlsHandshakeArgs {
@@ -91,7 +91,7 @@ pub(crate) const ARGS_LAYOUT: ([usize; 10], usize) = (
     core::mem::size_of::<TlsHandshakeArgs>(),
 );
 
-/// The layout that `glue/exports.c` asserts for the kernel's `struct tls_handshake_args`.
+/// The layout that `rust/helpers/exports.c` asserts for the kernel's `struct tls_handshake_args`.
 pub(crate) const ARGS_LAYOUT_C: ([usize; 10], usize) = ([0, 8, 16, 24, 32, 36, 40, 44, 48, 52], 72);
 
 const _: () = {

@@ -3,7 +3,7 @@
 //! Tracepoints of the service.
 //!
 //! The events are those of the kernel's `include/trace/events/handshake.h`, defined in
-//! `glue/trace.c`; these functions only pass the values on. A request is identified by its
+//! `rust/helpers/trace.c`; these functions only pass the values on. A request is identified by its
 //! address, as in the C service.
 
 use crate::{

@@ -4,13 +4,10 @@
 # handshake for an in-kernel consumer, a stand-in agent, and unloading while
 # an accepted socket is still alive.
 #
-# usage: guest.sh DIR   (DIR holds hs_consumer.ko and agent.py)
+# usage: guest.sh DIR   (DIR holds hs_consumer.ko and agent.py; see tier.sh)
 #
-# Run with the test bed's runner, which provides ktap.sh, the guest root,
-# the kernel source at /mnt/ksrc and the repository at /mnt/src, e.g. after
-# copying this directory and hs_consumer.ko into <repo>/extra:
-#   scripts/run-qemu.sh --module handshake.ko --kmemleak \
-#       extra/guest.sh /mnt/src/extra
+# Run by tier.sh through the test bed's runner, which provides ktap.sh, the
+# guest root, the kernel source at /mnt/ksrc and the repository at /mnt/src.
 . /mnt/src/scripts/guest/ktap.sh
 dir=$1
 ksrc=/mnt/ksrc
@@ -168,7 +165,7 @@ netns_queues() {
 }
 
 grep -q '127.0.0.1 localhost' /etc/hosts || echo '127.0.0.1 localhost' >> /etc/hosts
-ktap_suite handshake_e2e 8
+ktap_suite handshake_agent 8
 ktap_check make_certificates certs
 ktap_check netns_has_own_queue netns_queues
 gnutls-serv --echo --x509certfile=srv.pem --x509keyfile=srv.key -p 4433 > serv.log 2>&1 &
