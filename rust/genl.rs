@@ -1,0 +1,682 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Generic netlink families with `do` operations, strict policies, replies and per-namespace
+//! multicast.
+//!
+//! `kernel::net::netlink` only covers multicast-only families; this module adds what a family
+//! with operations needs: [`Policy`] entries, [`SplitOp`]s dispatching to a [`DoHandler`], a
+//! [`Family`] that owns them, the request side ([`Info`], [`Attr`]) and the message side
+//! ([`Message`]).
+//!
+//! C header: [`include/net/genetlink.h`](srctree/include/net/genetlink.h)
+
+use crate::{
+    glue,
+    net::Net, //
+};
+use core::{
+    ffi::c_void,
+    marker::PhantomData,
+    mem::ManuallyDrop,
+    ptr::NonNull, //
+};
+use kernel::{
+    bindings,
+    error::to_result,
+    net::netlink::MulticastGroup,
+    prelude::*,
+    types::Opaque,
+    ThisModule, //
+};
+
+/// A raw `gfp_t` as passed by C callers.
+///
+/// The kernel's `alloc::Flags` cannot be built from a raw value, but messages must be allocated
+/// with exactly the flags a consumer gave (a consumer in atomic context passes `GFP_ATOMIC`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Gfp(pub(crate) bindings::gfp_t);
+
+impl Gfp {
+    /// `GFP_KERNEL`.
+    pub(crate) const KERNEL: Gfp = Gfp(bindings::GFP_KERNEL);
+    /// `GFP_ATOMIC`.
+    pub(crate) const ATOMIC: Gfp = Gfp(bindings::GFP_ATOMIC);
+
+    /// Whether these flags allow the allocator to sleep.
+    pub(crate) fn may_sleep(self) -> bool {
+        self.0 & (1 << bindings::___GFP_DIRECT_RECLAIM_BIT) != 0
+    }
+
+    /// The closest Rust allocation flags that never do more than `self` allows.
+    ///
+    /// Full `GFP_KERNEL` maps to `GFP_KERNEL`; anything weaker (no reclaim, no I/O or no file
+    /// system recursion) maps to `GFP_ATOMIC`, which never sleeps nor recurses.
+    pub(crate) fn to_flags(self) -> kernel::alloc::Flags {
+        if self.0 & bindings::GFP_KERNEL == bindings::GFP_KERNEL {
+            GFP_KERNEL
+        } else {
+            GFP_ATOMIC
+        }
+    }
+}
+
+/// One entry of an attribute policy (`struct nla_policy`).
+///
+/// Built in const context from the tables generated out of the YNL spec.
+#[repr(transparent)]
+#[derive(Clone, Copy)]
+pub(crate) struct Policy(bindings::nla_policy);
+
+// SAFETY: A policy entry is immutable plain data; the pointers it may hold are `'static`.
+unsafe impl Sync for Policy {}
+
+impl Policy {
+    const fn with(type_: u32, validation: u32, max: i16) -> Self {
+        let mut p: bindings::nla_policy = pin_init::zeroed();
+        p.type_ = type_ as u8;
+        p.validation_type = validation as u8;
+        p.__bindgen_anon_1 = bindings::nla_policy__bindgen_ty_1 {
+            __bindgen_anon_1: bindings::nla_policy__bindgen_ty_1__bindgen_ty_1 { min: 0, max },
+        };
+        Policy(p)
+    }
+
+    /// An attribute that is not accepted (strict validation rejects it).
+    pub(crate) const fn unspec() -> Self {
+        Self::with(bindings::NLA_UNSPEC, 0, 0)
+    }
+
+    /// A `u32` attribute.
+    pub(crate) const fn u32() -> Self {
+        Self::with(bindings::NLA_U32, 0, 0)
+    }
+
+    /// A `u32` attribute with an upper bound (`NLA_POLICY_MAX`); larger values are `ERANGE`.
+    pub(crate) const fn u32_max(max: u32) -> Self {
+        if max > i16::MAX as u32 {
+            panic!("policy maximum does not fit the policy entry");
+        }
+        Self::with(
+            bindings::NLA_U32,
+            bindings::nla_policy_validation_NLA_VALIDATE_MAX,
+            max as i16,
+        )
+    }
+
+    /// An `s32` attribute.
+    pub(crate) const fn s32() -> Self {
+        Self::with(bindings::NLA_S32, 0, 0)
+    }
+
+    /// A NUL-terminated string attribute.
+    pub(crate) const fn string() -> Self {
+        Self::with(bindings::NLA_NUL_STRING, 0, 0)
+    }
+
+    /// The netlink attribute type of this entry.
+    pub(crate) fn nla_type(&self) -> u8 {
+        self.0.type_
+    }
+
+    /// The validation kind of this entry.
+    pub(crate) fn validation(&self) -> u8 {
+        self.0.validation_type
+    }
+
+    /// The upper bound checked by the netlink core, if any.
+    pub(crate) fn max(&self) -> Option<i16> {
+        if u32::from(self.0.validation_type) == bindings::nla_policy_validation_NLA_VALIDATE_MAX {
+            // SAFETY: `with` always initialises the `min`/`max` member of the union.
+            Some(unsafe { self.0.__bindgen_anon_1.__bindgen_anon_1.max })
+        } else {
+            None
+        }
+    }
+}
+
+/// The handler of one `do` operation.
+pub(crate) trait DoHandler {
+    /// Highest attribute number in the operation's policy.
+    const MAXATTR: u16;
+
+    /// Handles one request. The returned error is sent back to user space as the netlink
+    /// acknowledgement.
+    fn doit(info: &Info<'_>) -> Result;
+}
+
+/// A `do` operation of a family (`struct genl_split_ops`).
+#[repr(transparent)]
+pub(crate) struct SplitOp(bindings::genl_split_ops);
+
+// SAFETY: An operation is immutable after construction; its pointers are `'static`.
+unsafe impl Sync for SplitOp {}
+
+impl SplitOp {
+    /// A `do` operation for `cmd` validated against `policy`, handled by `H`.
+    ///
+    /// `admin_perm` restricts the operation to callers with `CAP_NET_ADMIN` in the namespace.
+    pub(crate) const fn new_do<H: DoHandler>(
+        cmd: u8,
+        policy: &'static [Policy],
+        admin_perm: bool,
+    ) -> Self {
+        if policy.len() != H::MAXATTR as usize + 1 {
+            panic!("policy length and maxattr disagree");
+        }
+        let mut op: bindings::genl_split_ops = pin_init::zeroed();
+        op.__bindgen_anon_1.__bindgen_anon_1 =
+            bindings::genl_split_ops__bindgen_ty_1__bindgen_ty_1 {
+                pre_doit: None,
+                doit: Some(do_trampoline::<H>),
+                post_doit: None,
+            };
+        op.policy = policy.as_ptr().cast();
+        op.maxattr = H::MAXATTR as u32;
+        op.cmd = cmd;
+        let mut flags = bindings::GENL_CMD_CAP_DO;
+        if admin_perm {
+            flags |= bindings::GENL_ADMIN_PERM;
+        }
+        op.flags = flags as u8;
+        SplitOp(op)
+    }
+
+    /// The command number.
+    pub(crate) fn cmd(&self) -> u8 {
+        self.0.cmd
+    }
+
+    /// The `GENL_*` flags of the operation.
+    pub(crate) fn flags(&self) -> u8 {
+        self.0.flags
+    }
+
+    /// The highest attribute of the policy.
+    pub(crate) fn maxattr(&self) -> u32 {
+        self.0.maxattr
+    }
+}
+
+/// # Safety
+///
+/// Called by the generic netlink core only, with a valid request whose attributes were parsed
+/// with the policy of length `H::MAXATTR + 1`.
+unsafe extern "C" fn do_trampoline<H: DoHandler>(
+    _skb: *mut bindings::sk_buff,
+    info: *mut bindings::genl_info,
+) -> c_int {
+    // INVARIANT: `info` is valid for the duration of the callback, and its `attrs` array has
+    // `H::MAXATTR + 1` entries as the operation was registered with that policy.
+    let info = Info {
+        info: NonNull::from(
+            // SAFETY: The core passes a valid, exclusive `genl_info` for this call.
+            unsafe { &*info },
+        ),
+        maxattr: H::MAXATTR,
+        _p: PhantomData,
+    };
+    match H::doit(&info) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// A generic netlink family with operations and multicast groups.
+///
+/// # Invariants
+///
+/// `inner` is a `genl_family` whose operation and group pointers reference `'static` tables.
+#[repr(transparent)]
+pub(crate) struct Family {
+    inner: Opaque<bindings::genl_family>,
+}
+
+// SAFETY: The family is only mutated by the generic netlink core under its own locking.
+unsafe impl Sync for Family {}
+
+impl Family {
+    /// Creates a family with the given operations and multicast groups; `netnsok` and
+    /// `parallel_ops` are set.
+    ///
+    /// Intended for const context; panics (at build time) on invalid arguments.
+    pub(crate) const fn const_new(
+        module: &ThisModule,
+        name: &[u8],
+        version: u32,
+        ops: &'static [SplitOp],
+        mcgrps: &'static [MulticastGroup],
+    ) -> Family {
+        if ops.len() > u8::MAX as usize || mcgrps.len() > u8::MAX as usize {
+            panic!("too many operations or groups");
+        }
+        let mut fam = bindings::genl_family {
+            version,
+            module: module.as_ptr(),
+            split_ops: ops.as_ptr().cast(),
+            n_split_ops: ops.len() as u8,
+            mcgrps: mcgrps.as_ptr().cast(),
+            n_mcgrps: mcgrps.len() as u8,
+            // Bit 0 is `netnsok`, bit 1 `parallel_ops` (checked by a KUnit case).
+            // SAFETY: The bitfield unit is a single byte.
+            _bitfield_1: unsafe {
+                core::mem::transmute::<u8, bindings::__BindgenBitfieldUnit<[u8; 1]>>(0b11)
+            },
+            ..pin_init::zeroed()
+        };
+        if name.len() > fam.name.len() || name.is_empty() || name[name.len() - 1] != 0 {
+            panic!("family name must be NUL-terminated and fit GENL_NAMSIZ");
+        }
+        let mut i = 0;
+        while i < name.len() {
+            fam.name[i] = name[i] as kernel::ffi::c_char;
+            i += 1;
+        }
+        // INVARIANT: `ops` and `mcgrps` are `'static`.
+        Family {
+            inner: Opaque::new(fam),
+        }
+    }
+
+    /// Returns the raw `genl_family`.
+    pub(crate) fn as_raw(&self) -> *mut bindings::genl_family {
+        self.inner.get()
+    }
+
+    /// Registers the family.
+    pub(crate) fn register(&'static self) -> Result<Registration> {
+        // SAFETY: The family is static and its tables are `'static` by the type invariants.
+        to_result(unsafe { bindings::genl_register_family(self.as_raw()) })?;
+        // INVARIANT: Registration just succeeded.
+        Ok(Registration { family: self })
+    }
+
+    /// Whether anyone in `net` listens to multicast group `group`.
+    pub(crate) fn has_listeners(&self, net: &Net, group: u32) -> bool {
+        // SAFETY: The family and the namespace are valid.
+        unsafe { bindings::genl_has_listeners(self.as_raw(), net.as_ptr(), group) != 0 }
+    }
+
+    /// Whether the netlink flags of this family are `netnsok` and `parallel_ops`.
+    pub(crate) fn netnsok_parallel(&self) -> (bool, bool) {
+        // SAFETY: Reading the bitfield of a valid family.
+        let fam = unsafe { &*self.as_raw() };
+        (fam.netnsok() != 0, fam.parallel_ops() != 0)
+    }
+}
+
+/// A registered family; unregistered on drop.
+///
+/// # Invariants
+///
+/// `family` is registered with the generic netlink core.
+pub(crate) struct Registration {
+    family: &'static Family,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the family is registered. Unregistering waits for every
+        // running operation of the family to return.
+        unsafe { bindings::genl_unregister_family(self.family.as_raw()) };
+    }
+}
+
+/// A received generic netlink request.
+///
+/// # Invariants
+///
+/// `info` is valid for `'a` and its `attrs` array has `maxattr + 1` entries.
+pub(crate) struct Info<'a> {
+    info: NonNull<bindings::genl_info>,
+    maxattr: u16,
+    _p: PhantomData<&'a bindings::genl_info>,
+}
+
+impl<'a> Info<'a> {
+    fn raw(&self) -> &'a bindings::genl_info {
+        // SAFETY: Valid for `'a` by the type invariants.
+        unsafe { self.info.as_ref() }
+    }
+
+    /// The parsed attribute `attrtype`, if present.
+    pub(crate) fn attr(&self, attrtype: u16) -> Option<Attr<'a>> {
+        if attrtype > self.maxattr {
+            return None;
+        }
+        // SAFETY: `attrs` has `maxattr + 1` entries by the type invariants.
+        let nla = unsafe { *self.raw().attrs.add(usize::from(attrtype)) };
+        // INVARIANT: The core validated the attribute; it lives as long as the request.
+        NonNull::new(nla).map(|nla| Attr {
+            nla: nla.as_ptr().cast_const(),
+            _p: PhantomData,
+        })
+    }
+
+    /// Every attribute of type `attrtype` in the message, in message order (for multi-attrs).
+    pub(crate) fn attrs_of_type(&self, attrtype: u16) -> AttrIter<'a> {
+        AttrIter {
+            info: self.info,
+            prev: core::ptr::null(),
+            attrtype,
+            _p: PhantomData,
+        }
+    }
+
+    /// The namespace of the requesting socket.
+    pub(crate) fn net(&self) -> &'a Net {
+        // SAFETY: The request holds its socket, so the namespace lives as long as `'a`.
+        unsafe { Net::from_raw(glue::hs_genl_info_net(self.info.as_ptr())) }
+    }
+
+    /// The command of the request.
+    pub(crate) fn cmd(&self) -> u8 {
+        // SAFETY: `genlhdr` of a valid request is valid.
+        unsafe { (*self.raw().genlhdr).cmd }
+    }
+
+    fn as_ptr(&self) -> *mut bindings::genl_info {
+        self.info.as_ptr()
+    }
+}
+
+/// One attribute of a request.
+///
+/// # Invariants
+///
+/// `nla` is a validated attribute that lives for `'a`.
+#[derive(Clone, Copy)]
+pub(crate) struct Attr<'a> {
+    nla: *const bindings::nlattr,
+    _p: PhantomData<&'a bindings::nlattr>,
+}
+
+impl Attr<'_> {
+    /// The value as `u32`, or `EINVAL` if the payload is too short.
+    pub(crate) fn get_u32(&self) -> Result<u32> {
+        // SAFETY: `nla` is valid by the type invariants.
+        if unsafe { glue::hs_nla_len(self.nla) } < 4 {
+            return Err(EINVAL);
+        }
+        // SAFETY: `nla` is valid and has at least four bytes of payload.
+        Ok(unsafe { glue::hs_nla_get_u32(self.nla) })
+    }
+
+    /// The value as `s32`, or `EINVAL` if the payload is too short.
+    pub(crate) fn get_s32(&self) -> Result<i32> {
+        // SAFETY: `nla` is valid by the type invariants.
+        if unsafe { glue::hs_nla_len(self.nla) } < 4 {
+            return Err(EINVAL);
+        }
+        // SAFETY: `nla` is valid and has at least four bytes of payload.
+        Ok(unsafe { glue::hs_nla_get_s32(self.nla) })
+    }
+}
+
+/// Iterator over the attributes of one type in a request.
+///
+/// # Invariants
+///
+/// `info` is valid for `'a`; `prev` is null or an attribute of its message.
+pub(crate) struct AttrIter<'a> {
+    info: NonNull<bindings::genl_info>,
+    prev: *const bindings::nlattr,
+    attrtype: u16,
+    _p: PhantomData<&'a bindings::genl_info>,
+}
+
+impl<'a> Iterator for AttrIter<'a> {
+    type Item = Attr<'a>;
+
+    fn next(&mut self) -> Option<Attr<'a>> {
+        // SAFETY: `info` is valid and `prev` is null or inside its message.
+        let nla = unsafe {
+            glue::hs_genl_info_next_attr(self.info.as_ptr(), self.prev, c_int::from(self.attrtype))
+        };
+        if nla.is_null() {
+            return None;
+        }
+        self.prev = nla;
+        // INVARIANT: `nla` is inside the validated request.
+        Some(Attr {
+            nla,
+            _p: PhantomData,
+        })
+    }
+}
+
+/// A generic netlink message under construction, with its header written.
+///
+/// Dropping it frees the buffer, so a message whose construction failed cannot leak.
+///
+/// # Invariants
+///
+/// `skb` is an owned `sk_buff`; `hdr` is what `genlmsg_put` returned for it (the payload right
+/// after the generic netlink header).
+pub(crate) struct Message {
+    skb: NonNull<bindings::sk_buff>,
+    hdr: NonNull<c_void>,
+}
+
+impl Message {
+    fn new(family: &'static Family, portid: u32, seq: u32, cmd: u8, gfp: Gfp) -> Result<Self> {
+        // SAFETY: Any size and flags are valid inputs.
+        let skb = unsafe { bindings::genlmsg_new(bindings::GENLMSG_DEFAULT_SIZE, gfp.0) };
+        let skb = NonNull::new(skb).ok_or(ENOMEM)?;
+        // SAFETY: `skb` is a new buffer and the family is valid.
+        let hdr =
+            unsafe { bindings::genlmsg_put(skb.as_ptr(), portid, seq, family.as_raw(), 0, cmd) };
+        match NonNull::new(hdr) {
+            // INVARIANT: We own `skb` and `hdr` is its header.
+            Some(hdr) => Ok(Message { skb, hdr }),
+            None => {
+                // SAFETY: We own `skb` and nobody else saw it.
+                unsafe { bindings::nlmsg_free(skb.as_ptr()) };
+                Err(EMSGSIZE)
+            }
+        }
+    }
+
+    /// A reply to `info`, allocated with `GFP_KERNEL` (operations run in process context).
+    pub(crate) fn new_reply(family: &'static Family, info: &Info<'_>) -> Result<Self> {
+        let raw = info.raw();
+        Self::new(family, raw.snd_portid, raw.snd_seq, info.cmd(), Gfp::KERNEL)
+    }
+
+    /// A notification `cmd`, allocated with the caller's `gfp`.
+    pub(crate) fn new_notify(family: &'static Family, cmd: u8, gfp: Gfp) -> Result<Self> {
+        Self::new(family, 0, 0, cmd, gfp)
+    }
+
+    fn put_raw(&mut self, attrtype: u16, data: &[u8]) -> Result {
+        let len = c_int::try_from(data.len()).map_err(|_| EMSGSIZE)?;
+        // SAFETY: `skb` is owned; `data` is readable for `len` bytes.
+        let ret = unsafe {
+            bindings::nla_put(
+                self.skb.as_ptr(),
+                c_int::from(attrtype),
+                len,
+                data.as_ptr().cast(),
+            )
+        };
+        if ret < 0 {
+            Err(EMSGSIZE)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Adds a `u32` attribute.
+    pub(crate) fn put_u32(&mut self, attrtype: u16, value: u32) -> Result {
+        self.put_raw(attrtype, &value.to_ne_bytes())
+    }
+
+    /// Adds an `s32` attribute.
+    pub(crate) fn put_s32(&mut self, attrtype: u16, value: i32) -> Result {
+        self.put_raw(attrtype, &value.to_ne_bytes())
+    }
+
+    /// Adds a NUL-terminated string attribute.
+    pub(crate) fn put_string(&mut self, attrtype: u16, value: &CStr) -> Result {
+        self.put_raw(attrtype, value.to_bytes_with_nul())
+    }
+
+    /// Adds a nested attribute whose content `fill` writes; cancelled as a whole on error.
+    pub(crate) fn put_nest(
+        &mut self,
+        attrtype: u16,
+        fill: impl FnOnce(&mut Self) -> Result,
+    ) -> Result {
+        // SAFETY: `skb` is owned.
+        let start = unsafe { glue::hs_nla_nest_start(self.skb.as_ptr(), c_int::from(attrtype)) };
+        if start.is_null() {
+            return Err(EMSGSIZE);
+        }
+        match fill(self) {
+            Ok(()) => {
+                // SAFETY: `start` was returned by `nla_nest_start` on this buffer.
+                unsafe { glue::hs_nla_nest_end(self.skb.as_ptr(), start) };
+                Ok(())
+            }
+            Err(e) => {
+                // SAFETY: `start` was returned by `nla_nest_start` on this buffer.
+                unsafe { glue::hs_nla_nest_cancel(self.skb.as_ptr(), start) };
+                Err(e)
+            }
+        }
+    }
+
+    /// Finishes the message and hands the buffer over, returning it.
+    fn finish(self) -> NonNull<bindings::sk_buff> {
+        let me = ManuallyDrop::new(self);
+        // SAFETY: `hdr` is the header of `skb`, which we own.
+        unsafe { bindings::genlmsg_end(me.skb.as_ptr(), me.hdr.as_ptr()) };
+        me.skb
+    }
+
+    /// Sends the message as the reply to `info`.
+    pub(crate) fn reply(self, info: &Info<'_>) -> Result {
+        let skb = self.finish();
+        // SAFETY: `genlmsg_reply` consumes the buffer whatever it returns; `info` is valid.
+        to_result(unsafe { glue::hs_genlmsg_reply(skb.as_ptr(), info.as_ptr()) })
+    }
+
+    /// Multicasts the message to `group` of `family` in `net`.
+    pub(crate) fn multicast(
+        self,
+        family: &'static Family,
+        net: &Net,
+        group: u32,
+        gfp: Gfp,
+    ) -> Result {
+        let skb = self.finish();
+        // SAFETY: The call consumes the buffer whatever it returns; family and net are valid.
+        to_result(unsafe {
+            glue::hs_genlmsg_multicast_netns(
+                family.as_raw(),
+                net.as_ptr(),
+                skb.as_ptr(),
+                group,
+                gfp.0,
+            )
+        })
+    }
+
+    /// The bytes of the message written so far (for tests).
+    pub(crate) fn len(&self) -> usize {
+        // SAFETY: `skb` is owned and valid.
+        unsafe { (*self.skb.as_ptr()).len as usize }
+    }
+
+    /// The attributes written so far, after the generic netlink header (for tests).
+    pub(crate) fn attrs(&self) -> MessageAttrs<'_> {
+        // SAFETY: `genlmsg_put` returned `hdr` pointing right after the generic netlink header
+        // inside the linear buffer, and the attributes follow up to the buffer's tail.
+        let (start, end) = unsafe {
+            let skb = self.skb.as_ptr();
+            let start = self.hdr.as_ptr().cast::<u8>().cast_const();
+            let end = (*skb).data.add((*skb).len as usize);
+            (start, end)
+        };
+        MessageAttrs {
+            cur: start,
+            end,
+            _p: PhantomData,
+        }
+    }
+}
+
+impl Drop for Message {
+    fn drop(&mut self) {
+        // SAFETY: We own `skb` by the type invariants.
+        unsafe { bindings::nlmsg_free(self.skb.as_ptr()) };
+    }
+}
+
+/// A top-level attribute read back from a [`Message`] (for tests).
+pub(crate) struct RawAttr<'a> {
+    /// Attribute type (without flags).
+    pub(crate) attrtype: u16,
+    /// Payload.
+    pub(crate) payload: &'a [u8],
+}
+
+impl RawAttr<'_> {
+    /// The payload as `u32`.
+    pub(crate) fn u32(&self) -> Option<u32> {
+        Some(u32::from_ne_bytes(self.payload.get(..4)?.try_into().ok()?))
+    }
+
+    /// The payload as `s32`.
+    pub(crate) fn s32(&self) -> Option<i32> {
+        Some(i32::from_ne_bytes(self.payload.get(..4)?.try_into().ok()?))
+    }
+
+    /// The nested attributes of this attribute.
+    pub(crate) fn nested(&self) -> MessageAttrs<'_> {
+        let range = self.payload.as_ptr_range();
+        MessageAttrs {
+            cur: range.start,
+            end: range.end,
+            _p: PhantomData,
+        }
+    }
+}
+
+/// Iterator over attributes in a byte range of a message (for tests).
+///
+/// # Invariants
+///
+/// `cur..end` is readable for `'a`.
+pub(crate) struct MessageAttrs<'a> {
+    cur: *const u8,
+    end: *const u8,
+    _p: PhantomData<&'a [u8]>,
+}
+
+impl<'a> Iterator for MessageAttrs<'a> {
+    type Item = RawAttr<'a>;
+
+    fn next(&mut self) -> Option<RawAttr<'a>> {
+        const HDR: usize = core::mem::size_of::<bindings::nlattr>();
+        let rem = (self.end as usize).checked_sub(self.cur as usize)?;
+        if rem < HDR {
+            return None;
+        }
+        // SAFETY: At least `HDR` readable bytes remain; `nlattr` has no alignment beyond 2 and
+        // netlink aligns attributes to 4.
+        let nla = unsafe { &*self.cur.cast::<bindings::nlattr>() };
+        let len = usize::from(nla.nla_len);
+        if len < HDR || len > rem {
+            return None;
+        }
+        // SAFETY: `HDR..len` is inside the readable range.
+        let payload = unsafe { core::slice::from_raw_parts(self.cur.add(HDR), len - HDR) };
+        let step = (len + 3) & !3;
+        // SAFETY: Moving at most to `end` (clamped below).
+        self.cur = unsafe { self.cur.add(step.min(rem)) };
+        Some(RawAttr {
+            attrtype: nla.nla_type & (bindings::NLA_TYPE_MASK as u16),
+            payload,
+        })
+    }
+}

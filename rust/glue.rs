@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Declarations of the module's C glue (`include/handshake_glue.h`).
+//!
+//! Out-of-tree code cannot add to the kernel's generated bindings, so the few C wrappers the
+//! module needs are declared here, once, with the types of the kernel bindings. Every function
+//! forwards to one static inline kernel function or macro; see `rust/helpers/helpers.c` and
+//! `rust/helpers/trace.c`.
+//!
+//! Like the kernel's own bindings, these declarations pass pointers to kernel structures whose
+//! Rust mirrors contain types the FFI lint cannot vouch for; only pointers cross the boundary.
+#![allow(improper_ctypes)]
+
+use kernel::{
+    bindings,
+    ffi::{
+        c_int,
+        c_long,
+        c_uint,
+        c_void, //
+    },
+};
+
+/// `key_serial_t`.
+pub(crate) type KeySerial = i32;
+
+extern "C" {
+    pub(crate) fn hs_spin_lock_bh(lock: *mut bindings::spinlock_t);
+    pub(crate) fn hs_spin_unlock_bh(lock: *mut bindings::spinlock_t);
+    pub(crate) fn hs_spin_trylock_bh(lock: *mut bindings::spinlock_t) -> c_int;
+
+    pub(crate) fn hs_module_get() -> bool;
+    pub(crate) fn hs_module_put();
+
+    pub(crate) fn hs_sock_net(sk: *const bindings::sock) -> *mut bindings::net;
+    pub(crate) fn hs_net_generic(net: *const bindings::net, id: c_uint) -> *mut *mut c_void;
+
+    pub(crate) fn hs_genl_info_net(info: *const bindings::genl_info) -> *mut bindings::net;
+    pub(crate) fn hs_genlmsg_reply(
+        skb: *mut bindings::sk_buff,
+        info: *mut bindings::genl_info,
+    ) -> c_int;
+    pub(crate) fn hs_genlmsg_multicast_netns(
+        family: *const bindings::genl_family,
+        net: *mut bindings::net,
+        skb: *mut bindings::sk_buff,
+        group: c_uint,
+        flags: bindings::gfp_t,
+    ) -> c_int;
+    pub(crate) fn hs_nla_nest_start(
+        skb: *mut bindings::sk_buff,
+        attrtype: c_int,
+    ) -> *mut bindings::nlattr;
+    pub(crate) fn hs_nla_nest_end(skb: *mut bindings::sk_buff, start: *mut bindings::nlattr);
+    pub(crate) fn hs_nla_nest_cancel(skb: *mut bindings::sk_buff, start: *mut bindings::nlattr);
+    pub(crate) fn hs_nla_get_u32(nla: *const bindings::nlattr) -> u32;
+    pub(crate) fn hs_nla_get_s32(nla: *const bindings::nlattr) -> i32;
+    pub(crate) fn hs_nla_len(nla: *const bindings::nlattr) -> c_int;
+    pub(crate) fn hs_genl_info_next_attr(
+        info: *const bindings::genl_info,
+        prev: *const bindings::nlattr,
+        attrtype: c_int,
+    ) -> *const bindings::nlattr;
+
+    pub(crate) fn hs_sk_get_destruct(
+        sk: *const bindings::sock,
+    ) -> Option<unsafe extern "C" fn(*mut bindings::sock)>;
+    pub(crate) fn hs_sk_set_destruct(
+        sk: *mut bindings::sock,
+        destruct: Option<unsafe extern "C" fn(*mut bindings::sock)>,
+    );
+    pub(crate) fn hs_sockfd_put(sock: *mut bindings::socket);
+    pub(crate) fn hs_file_count(file: *mut bindings::file) -> c_long;
+    pub(crate) fn hs_keyring_link_to_process(keyring: KeySerial) -> c_int;
+    pub(crate) fn hs_sock_send_record(
+        sock: *mut bindings::socket,
+        record_type: u8,
+        data: *const c_void,
+        len: usize,
+    ) -> c_int;
+    pub(crate) fn hs_cmsg_data(cmsg: *const bindings::cmsghdr) -> *const u8;
+    pub(crate) fn hs_msg_first_kvec(msg: *const bindings::msghdr, len: *mut usize) -> *const u8;
+
+    pub(crate) fn hs_trace_submit(
+        net: *const bindings::net,
+        req: *const c_void,
+        sk: *const bindings::sock,
+    );
+    pub(crate) fn hs_trace_submit_err(
+        net: *const bindings::net,
+        req: *const c_void,
+        sk: *const bindings::sock,
+        err: c_int,
+    );
+    pub(crate) fn hs_trace_cancel(
+        net: *const bindings::net,
+        req: *const c_void,
+        sk: *const bindings::sock,
+    );
+    pub(crate) fn hs_trace_cancel_none(
+        net: *const bindings::net,
+        req: *const c_void,
+        sk: *const bindings::sock,
+    );
+    pub(crate) fn hs_trace_cancel_busy(
+        net: *const bindings::net,
+        req: *const c_void,
+        sk: *const bindings::sock,
+    );
+    pub(crate) fn hs_trace_destruct(
+        net: *const bindings::net,
+        req: *const c_void,
+        sk: *const bindings::sock,
+    );
+    pub(crate) fn hs_trace_complete(
+        net: *const bindings::net,
+        req: *const c_void,
+        sk: *const bindings::sock,
+        status: c_int,
+    );
+    pub(crate) fn hs_trace_notify_err(
+        net: *const bindings::net,
+        req: *const c_void,
+        sk: *const bindings::sock,
+        err: c_int,
+    );
+    pub(crate) fn hs_trace_cmd_accept(
+        net: *const bindings::net,
+        req: *const c_void,
+        sk: *const bindings::sock,
+        fd: c_int,
+    );
+    pub(crate) fn hs_trace_cmd_accept_err(
+        net: *const bindings::net,
+        req: *const c_void,
+        sk: *const bindings::sock,
+        err: c_int,
+    );
+    pub(crate) fn hs_trace_cmd_done(
+        net: *const bindings::net,
+        req: *const c_void,
+        sk: *const bindings::sock,
+        fd: c_int,
+    );
+    pub(crate) fn hs_trace_cmd_done_err(
+        net: *const bindings::net,
+        req: *const c_void,
+        sk: *const bindings::sock,
+        err: c_int,
+    );
+    pub(crate) fn hs_trace_tls_contenttype(sk: *const bindings::sock, record_type: u8);
+    pub(crate) fn hs_trace_tls_alert_send(sk: *const bindings::sock, level: u8, desc: u8);
+    pub(crate) fn hs_trace_tls_alert_recv(sk: *const bindings::sock, level: u8, desc: u8);
+}

@@ -1,0 +1,179 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# End-to-end tests in a guest root with handshake.ko loaded: a real tlshd
+# handshake for an in-kernel consumer, a stand-in agent, and unloading while
+# an accepted socket is still alive.
+#
+# usage: guest.sh DIR   (DIR holds hs_consumer.ko and agent.py; see tier.sh)
+#
+# Run by tier.sh through the test bed's runner, which provides ktap.sh, the
+# guest root, the kernel source at /mnt/ksrc and the repository at /mnt/src.
+. /mnt/src/scripts/guest/ktap.sh
+dir=$1
+ksrc=/mnt/ksrc
+spec=$ksrc/Documentation/netlink/specs/handshake.yaml
+ynldir=$ksrc/tools/net/ynl/pyynl
+work=$(mktemp -d)
+cd "$work" || exit 1
+
+note() { echo "e2e: $*" > /dev/kmsg; echo "$*"; }
+klog() { dmesg | grep "hs_consumer" | tail -n "${1:-20}"; }
+wait_for() { local i; for i in $(seq 1 "${2:-100}"); do [ -e "$1" ] && return 0; sleep 0.2; done; return 1; }
+
+certs() {
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem \
+		-days 2 -subj /CN=handshake-test-ca 2>/dev/null &&
+	openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr \
+		-subj /CN=localhost 2>/dev/null &&
+	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > ext &&
+	openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+		-out srv.pem -days 2 -extfile ext 2>/dev/null &&
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.pem \
+		-days 2 -subj /CN=other-ca 2>/dev/null
+}
+
+start_tlshd() {
+	cat > /etc/tlshd.conf <<CONF
+[debug]
+loglevel=1
+tls=0
+nl=0
+[authenticate.client]
+x509.truststore=$work/$1
+CONF
+	tlshd -s > tlshd.log 2>&1 &
+	tlshd_pid=$!
+	sleep 1
+}
+stop_tlshd() { kill "$tlshd_pid" 2>/dev/null; wait "$tlshd_pid" 2>/dev/null; }
+
+handshake_ok() {
+	dmesg -C
+	mountpoint -q /sys/kernel/tracing || mount -t tracefs none /sys/kernel/tracing
+	echo > /sys/kernel/tracing/trace
+	echo 1 > /sys/kernel/tracing/events/handshake/enable
+	start_tlshd ca.pem
+	insmod "$dir/hs_consumer.ko" port=4433 || return 1
+	stop_tlshd
+	klog
+	rmmod hs_consumer || return 1
+	klog | grep -q 'done status=0 ' &&
+	klog | grep -q 'echo "hello over ktls"' &&
+	klog | grep -q 'record type 23' &&
+	klog | grep -q 'exit cancel=0'
+}
+
+# The events of the handshake above, as the tracing tools see them.
+trace_events() {
+	echo 0 > /sys/kernel/tracing/events/handshake/enable
+	local t ev
+	t=$(grep -v '^#' /sys/kernel/tracing/trace)
+	echo "$t" | head -20 > /dev/kmsg
+	for ev in handshake_submit handshake_cmd_accept handshake_cmd_done \
+		handshake_complete handshake_cancel_busy handshake_destruct; do
+		echo "$t" | grep -q "$ev: " || { echo "no $ev event"; return 1; }
+	done
+	grep -q 'field:unsigned int netns_ino' \
+		/sys/kernel/tracing/events/handshake/handshake_submit/format
+}
+
+handshake_wrong_ca() {
+	dmesg -C
+	start_tlshd other.pem
+	insmod "$dir/hs_consumer.ko" port=4433 || return 1
+	stop_tlshd
+	klog
+	rmmod hs_consumer || return 1
+	klog | grep -q 'done status=-13 '
+}
+
+no_agent_is_esrch() {
+	dmesg -C
+	! insmod "$dir/hs_consumer.ko" port=4433 2>/dev/null
+	klog
+	klog | grep -q 'submit -3$'
+}
+
+# Stand-in agent: ACCEPT reply contents, DONE with remote ids.
+agent_accept_done() {
+	dmesg -C
+	rm -f agent.out* release
+	python3 "$dir/agent.py" "$ynldir" "$spec" agent.out release 0 &
+	local pid=$!
+	wait_for agent.out.ready || return 1
+	insmod "$dir/hs_consumer.ko" port=4433 wait=0 || return 1
+	wait_for agent.out || { kill $pid; return 1; }
+	note "accept reply: $(cat agent.out)"
+	python3 - agent.out <<'PY' || return 1
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r['message-type'] == 'clienthello', r
+assert r['auth-mode'] == 'unauth', r
+assert r['peername'] == 'localhost', r
+assert r['timeout'] == 10000, r
+assert r['sockfd'] >= 0, r
+assert 'keyring' not in r and 'certificate' not in r, r
+PY
+	touch release
+	wait $pid || return 1
+	klog
+	klog | grep -q 'done status=0 peerid=77' || return 1
+	rmmod hs_consumer
+}
+
+# Unloading while an accepted socket lives on in the agent's descriptor:
+# refused until the socket is gone, then clean.
+unload_with_accepted_socket() {
+	dmesg -C
+	rm -f agent.out* release
+	python3 "$dir/agent.py" "$ynldir" "$spec" agent.out release none &
+	local pid=$!
+	wait_for agent.out.ready || return 1
+	insmod "$dir/hs_consumer.ko" port=4433 wait=0 || return 1
+	wait_for agent.out || { kill $pid; return 1; }
+	rmmod hs_consumer || return 1
+	klog | grep -q 'exit cancel=1' || { klog; return 1; }
+	note "refcnt with the agent's socket: $(cat /sys/module/handshake/refcnt)"
+	local out
+	if out=$(rmmod handshake 2>&1); then
+		note "rmmod succeeded with a live hooked socket"
+		return 1
+	fi
+	note "rmmod refused: $out"
+	touch release
+	wait $pid || return 1
+	wait_for agent.out.closed || return 1
+	local i
+	for i in $(seq 1 50); do
+		[ "$(cat /sys/module/handshake/refcnt)" = 0 ] && break
+		sleep 0.2
+	done
+	note "refcnt after close: $(cat /sys/module/handshake/refcnt)"
+	rmmod handshake || return 1
+	insmod /mnt/run/modules/01-handshake.ko || return 1
+}
+
+# Every new namespace gets its own queue; ACCEPT there finds nothing, and
+# tearing the namespaces down runs the per-namespace exit.
+netns_queues() {
+	local i out
+	for i in 1 2 3; do
+		out=$(unshare -n python3 "$ynldir/cli.py" --spec "$spec" --no-schema \
+			--do accept --json '{"handler-class": 1}' 2>&1) && return 1
+		echo "$out" | grep -q 'Resource temporarily unavailable' || { echo "$out"; return 1; }
+	done
+}
+
+grep -q '127.0.0.1 localhost' /etc/hosts || echo '127.0.0.1 localhost' >> /etc/hosts
+ktap_suite handshake_agent 8
+ktap_check make_certificates certs
+ktap_check netns_has_own_queue netns_queues
+gnutls-serv --echo --x509certfile=srv.pem --x509keyfile=srv.key -p 4433 > serv.log 2>&1 &
+sleep 2
+ktap_check no_agent_submit_is_esrch no_agent_is_esrch
+ktap_check tlshd_anon_handshake_and_ktls_echo handshake_ok
+ktap_check trace_events_recorded trace_events
+ktap_check tlshd_wrong_ca_is_eacces handshake_wrong_ca
+ktap_check agent_accept_reply_and_done_peerid agent_accept_done
+ktap_check unload_refused_while_accepted_socket_lives unload_with_accepted_socket
+ktap_end
