@@ -23,6 +23,8 @@
 # read-only at /mnt/src, the kernel source (YNL specs and CLI) at /mnt/ksrc,
 # the run directory (modules, script, outputs) at /mnt/run.  The script reports test results as KTAP (see guest/ktap.sh).
 #
+# Files in the directory $RUN_FILES, if set, are copied to /mnt/run/files.
+#
 # Exit status: the script's status; 124 on timeout; 125 when the guest
 # crashed, the kernel warned (WARNING/BUG/Oops/lockdep/kmemleak/...), a module
 # failed to load, or the guest ended without a verdict.
@@ -71,6 +73,7 @@ for spec in "${modules[@]}"; do
 	echo "$name $params" >> "$run/modules/list"
 done
 cp "$script" "$run/test.sh"
+if [ -n "${RUN_FILES:-}" ]; then cp -r "$RUN_FILES" "$run/files"; fi
 printf '%q ' "$@" > "$run/args"
 cp /bin/busybox "$run/busybox"
 nonce=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
