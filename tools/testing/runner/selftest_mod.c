@@ -41,6 +41,7 @@ static struct kunit_suite selftest_suite = {
 	.name = "runner_selftest",
 	.test_cases = selftest_cases,
 };
+
 kunit_test_suite(selftest_suite);
 #endif
 
