@@ -27,8 +27,6 @@ step "guest root"
 "$TOP"/scripts/rootfs.sh >/dev/null || die "guest root failed"
 
 tiers=()
-# tier NAME RC LOG: record a tier's result for the report.
-tier() { tiers+=("$1=$3=$2"); step "tier $1: $([ "$2" = 0 ] && echo passed || echo "FAILED ($2)")"; }
 
 module=
 if [ $flavour = test ] && [ -f "$TOP/Kbuild" ]; then
@@ -39,12 +37,29 @@ if [ $flavour = test ] && [ -f "$TOP/Kbuild" ]; then
 	[ $rc = 0 ] || tail -30 "$results/build.log" >&2
 fi
 
+# Tiers run two at a time (each guest is mostly one busy vCPU); the slowest
+# first so that the rest fill in beside them.
+order=(unload runner)
 for t in "$TOP"/tools/testing/*/tier.sh; do
-	name=$(basename "$(dirname "$t")")
-	step "tier $name"
-	KDIR=$kdir MODULE=$module FLAVOUR=$flavour RESULTS=$results \
+	n=$(basename "$(dirname "$t")")
+	[[ " ${order[*]} " == *" $n "* ]] || order+=("$n")
+done
+declare -A pids=()
+for name in "${order[@]}"; do
+	t=$TOP/tools/testing/$name/tier.sh
+	[ -f "$t" ] || continue
+	while [ "$(jobs -rp | wc -l)" -ge "${CHECK_JOBS:-2}" ]; do wait -n; done
+	step "tier $name: started"
+	(KDIR=$kdir MODULE=$module FLAVOUR=$flavour RESULTS=$results \
 		bash "$t" > "$results/$name.log" 2>"$results/$name.err"
-	tier "$name" $? "$results/$name.log"
+	 echo $? > "$results/$name.rc"
+	 step "tier $name: $([ "$(cat "$results/$name.rc")" = 0 ] && echo passed || echo FAILED)") &
+	pids[$name]=$!
+done
+wait
+for name in "${order[@]}"; do
+	[ -n "${pids[$name]:-}" ] || continue
+	tiers+=("$name=$results/$name.log=$(cat "$results/$name.rc" 2>/dev/null || echo 125)")
 done
 
 step "report"

@@ -20,6 +20,6 @@ set +e
 rc=$?
 set -e
 # The story is what the guest printed between its markers.
-sed -n '/^=== demo begin ===$/,/^=== demo end ===$/p' "$TOP/build/demo.console" |
-	grep -v '^=== demo' | grep -vE '^\[ *[0-9]+\.[0-9]+\] '
+sed -E 's/^\[ *[0-9]+\.[0-9]+\] //' "$TOP/build/demo.console" |
+	sed -n '/^=== demo begin ===$/,/^=== demo end ===$/p' | grep -v '^=== demo'
 exit $rc

@@ -15,8 +15,9 @@
 #   --quiet           do not stream the console, only save it
 #   --cmdline ARGS    extra kernel command line
 #   --kmemleak        after the script, scan for leaks; any leak fails the run
+#   --kunit           run the KUnit suites of the modules inserted
 #   --kunit-boot GLOB run the built-in KUnit suites matching GLOB at boot
-#                     (default: none; suites of inserted modules always run)
+#                     (default: none)
 #
 # The script runs as root (init's child) in the guest, with bash when the
 # guest root is used, busybox sh otherwise.  The repository is mounted
@@ -45,6 +46,7 @@ while [ $# -gt 0 ]; do
 	--cmdline) cmdline=$2; shift 2 ;;
 	--kunit-boot) kunit_boot=$2; shift 2 ;;
 	--kmemleak) cmdline+=" handshake.kmemleak=1"; shift ;;
+	--kunit) cmdline+=" handshake.kunit=1"; shift ;;
 	--) shift; break ;;
 	-*) die "unknown option $1" ;;
 	*) break ;;

@@ -3,7 +3,7 @@
 # Second-stage init (PID 1): basic mounts, load the modules under test, run
 # the test script, print the verdict line the runner looks for, power off.
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:/mnt/run/bin
-export KTAP_KMSG=1 HOME=/root TERM=dumb
+export HOME=/root TERM=dumb
 mkdir -p /mnt/run/bin && ln -sf /mnt/run/busybox /mnt/run/bin/busybox 2>/dev/null
 mounted() { grep -q " $1 " /proc/mounts 2>/dev/null; }
 mounted /proc || mount -t proc proc /proc
@@ -21,9 +21,10 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro,cache=loose ksrc /m
 echo on > /proc/sys/kernel/printk_devkmsg
 hostname handshake-guest 2>/dev/null
 ip link set lo up 2>/dev/null || ifconfig lo up
-# Built-in KUnit suites ran at boot under the runner's --kunit-boot glob; the
-# modules under test run all of theirs.
-printf '*.*' > /sys/module/kunit/parameters/filter_glob 2>/dev/null
+# Built-in KUnit suites ran at boot under the runner's --kunit-boot glob.
+# The suites of inserted modules run only when the runner says --kunit.
+grep -q handshake.kunit=1 /proc/cmdline &&
+	printf '*.*' > /sys/module/kunit/parameters/filter_glob
 nonce=$(cat /mnt/run/nonce)
 finish() {
 	echo "handshake-guest-exit $nonce $1"
@@ -41,8 +42,15 @@ cd /mnt/run
 sh=/bin/sh
 [ -x /bin/bash ] && sh=/bin/bash
 eval "set -- $(cat /mnt/run/args)"
-$sh /mnt/run/test.sh "$@"
+# The script's output goes to the console through /dev/kmsg, line by line,
+# so that it never splits a line the kernel prints (KUnit's KTAP included).
+# The reader is not waited for: daemons the script leaves behind may hold
+# the FIFO open.
+mkfifo /tmp/.console
+(while IFS= read -r line; do printf '<6>%s\n' "$line" > /dev/kmsg; done < /tmp/.console) &
+$sh /mnt/run/test.sh "$@" > /tmp/.console 2>&1
 rc=$?
+sleep 0.2
 if grep -q handshake.kmemleak=1 /proc/cmdline; then
 	# kmemleak reports objects unreferenced for more than 5 s.
 	sleep 6

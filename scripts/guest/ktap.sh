@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
-# KTAP output for test scripts, sourced. In the guest (KTAP_KMSG=1, set by
-# the guest init) lines go through /dev/kmsg so they are ordered with the
-# kernel's own KUnit output on the console and carry the same prefix; on the
-# host they go to stdout. The host parses both with kunit.py.
+# KTAP output for test scripts, sourced. Lines go to stdout; in the guest
+# the init passes a script's output to /dev/kmsg line by line, so they reach
+# the console whole, with the same prefix as the kernel's own KUnit output.
+# The host parses both with kunit.py.
 #
 #   ktap_suite NAME COUNT; ktap_ok NAME; ktap_fail NAME WHY; ktap_skip NAME WHY
 #   ktap_end  (prints the suite's result; returns non-zero if a case failed)
@@ -12,13 +12,7 @@ _ktap_n=0
 _ktap_failed=0
 _ktap_suite=
 
-_ktap() {
-	if [ "${KTAP_KMSG:-0}" = 1 ]; then
-		printf '<6>%s\n' "$1" > /dev/kmsg
-	else
-		printf '%s\n' "$1"
-	fi
-}
+_ktap() { printf '%s\n' "$1"; }
 
 ktap_suite() {
 	_ktap_suite=$1 _ktap_n=0 _ktap_failed=0

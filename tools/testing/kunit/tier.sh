@@ -6,7 +6,7 @@
 here=$(dirname "$0")
 . "$here/../../../scripts/lib.sh"
 . "$TOP/scripts/guest/ktap.sh"
-args=(--kernel "$KDIR" --initramfs --timeout 300 --log "$RESULTS/kunit.console")
+args=(--kernel "$KDIR" --initramfs --kunit --timeout 300 --log "$RESULTS/kunit.console")
 if [ "$FLAVOUR" = reference ]; then
 	args+=(--kunit-boot 'Handshake*')
 elif [ -n "$MODULE" ]; then

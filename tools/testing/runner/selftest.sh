@@ -65,7 +65,7 @@ run leak_fails_the_run 125 "kmemleak found leaks" --initramfs --timeout 120 --km
 run hung_guest_times_out 124 "TIMEOUT after 30s" --initramfs --timeout 30 "$tmp/hang.sh"
 
 # A failing KUnit case must fail the report (and so make check).
-run kunit_module_runs 0 "guest verdict: PASS" --initramfs --timeout 120 \
+run kunit_module_runs 0 "guest verdict: PASS" --initramfs --kunit --timeout 120 \
 	--module "$tmp/selftest_kunit.ko" "$tmp/pass.sh"
 if "$TOP/scripts/report.sh" "$tmp/report" "selftest=$tmp/kunit_module_runs.log=0" \
 	>"$tmp/report.out" 2>&1; then

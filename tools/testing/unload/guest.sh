@@ -12,9 +12,6 @@ hs=$files/handshake.ko
 consumer=$files/hs_pending.ko
 rounds=${1:-100}
 
-# KUnit ran the module's suites in the kunit tier; not 100 times here.
-printf 'no-suites-here' > /sys/module/kunit/parameters/filter_glob
-
 # The agent (re)starts in each round that needs one: the family, and so its
 # id and groups, is new with every insmod.
 mkfifo /tmp/cmd /tmp/reply
