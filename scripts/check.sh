@@ -6,6 +6,7 @@
 #
 #   scripts/check.sh              test kernel + handshake.ko (the module)
 #   scripts/check.sh --reference  reference kernel (the in-tree C service)
+#   CHECK_TIERS="kunit netlink"   only these tiers (default: all)
 #
 # Each tier leaves its console or output log in build/results/.
 set -uo pipefail
@@ -48,6 +49,8 @@ declare -A pids=()
 for name in "${order[@]}"; do
 	t=$TOP/tools/testing/$name/tier.sh
 	[ -f "$t" ] || continue
+	# CHECK_TIERS="a b" runs only those tiers.
+	[ -z "${CHECK_TIERS:-}" ] || [[ " $CHECK_TIERS " == *" $name "* ]] || continue
 	while [ "$(jobs -rp | wc -l)" -ge "${CHECK_JOBS:-2}" ]; do wait -n; done
 	step "tier $name: started"
 	(KDIR=$kdir MODULE=$module FLAVOUR=$flavour RESULTS=$results \
@@ -59,11 +62,11 @@ done
 wait
 for name in "${order[@]}"; do
 	[ -n "${pids[$name]:-}" ] || continue
-	tiers+=("$name=$results/$name.log=$(cat "$results/$name.rc" 2>/dev/null || echo 125)")
+	# The runner's verdict lines (and what follows them) say why a tier failed.
+	sed 's/\x1b\[[0-9;]*m//g' "$results/$name.err" 2>/dev/null |
+		grep -A6 'guest verdict: \(FAIL\|TIMEOUT\)' > "$results/$name.why"
+	tiers+=("$name=$results/$name.log=$(cat "$results/$name.rc" 2>/dev/null || echo 125)=$results/$name.why")
 done
 
-step "report"
+step "report (logs in $results)"
 "$TOP"/scripts/report.sh "$results/report" "${tiers[@]}"
-rc=$?
-say "results in $results ($(($(date +%s) - t0)) s)"
-exit $rc

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 """Merge the KTAP suites found in test-tier console logs into one document.
 
-Each argument is TIER=LOGFILE=RC: the tier's name, its console log and the
-runner's verdict (exit status).  KUnit suites printed by the kernel and the
+Each argument is TIER=LOGFILE=RC[=WHYFILE]: the tier's name, its console log,
+the runner's verdict (exit status) and a file whose lines say why it failed.  KUnit suites printed by the kernel and the
 suites the guest scripts print (scripts/guest/ktap.sh) are taken as they are;
 every tier also gets a suite of its own, "tier:<name>", with one case that is
 the runner's verdict (kernel warnings, timeouts and crashes fail it).  The
@@ -45,7 +45,7 @@ def suites(lines):
 def main(args):
     out = []
     for arg in args:
-        tier, log, rc = arg.split('=', 2)
+        tier, log, rc, *why_file = arg.split('=', 3)
         rc = int(rc)
         try:
             with open(log, errors='replace') as f:
@@ -61,7 +61,14 @@ def main(args):
             body.append('    ok 1 verdict')
             out.append((body, 'ok', f'tier:{tier}'))
         else:
-            body += [f'    # verdict: {why}', '    not ok 1 verdict']
+            body.append(f'    # verdict: {why}')
+            for path in why_file:
+                try:
+                    with open(path, errors='replace') as f:
+                        body += [f'    # {ln.rstrip()}' for ln in f if ln.strip()]
+                except OSError:
+                    pass
+            body.append('    not ok 1 verdict')
             out.append((body, 'not ok', f'tier:{tier}'))
     print('KTAP version 1')
     print(f'1..{len(out)}')
