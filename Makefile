@@ -48,6 +48,7 @@ check-reference:
 	@$(SCRIPTS)/check.sh --reference
 
 clean:
-	@if [ -n "$(KDIR)" ] && [ -d "$(KDIR)" ]; then \
-		$(MAKE) -C $(KDIR) M=$(CURDIR) $(KMAKE_FLAGS) clean; fi
+	@kdir=$${KDIR:-$$($(SCRIPTS)/kernel.sh --dir test)}; \
+	if [ -f "$$kdir/.done" ]; then \
+		$(MAKE) -C $$kdir M=$(CURDIR) $(KMAKE_FLAGS) clean; fi
 	rm -rf build

@@ -4,16 +4,20 @@
 # Build a kernel out of tree into the cache, or reuse the cached one.
 #   scripts/kernel.sh test       the test kernel (NET_HANDSHAKE off)
 #   scripts/kernel.sh reference  the C reference (NET_HANDSHAKE=y + its KUnit)
+#   scripts/kernel.sh --dir test print where it is (or would be); build nothing
 # Prints the build directory on stdout.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
+print_only=0
+[ "${1:-}" = --dir ] && { print_only=1; shift; }
 flavour=${1:-test}
 case $flavour in test|reference) ;; *) die "unknown kernel flavour $flavour";; esac
 
 src=$(ksrc_dir)
 [ -f "$src/.unpacked" ] || die "no kernel source in $src: run scripts/prereqs.sh"
 out=$(kernel_dir "$flavour")
+[ $print_only = 1 ] && { echo "$out"; exit 0; }
 if [ -f "$out/.done" ]; then
 	say "$flavour kernel: cached in $out"
 	echo "$out"
