@@ -62,6 +62,7 @@
 #define E2E_MSG_MAX	256
 #define E2E_OUT_MAX	2048
 #define E2E_MAX_PEERIDS	5
+#define E2E_LOST_DONE_WAIT	(30 * HZ)
 
 enum e2e_auth {
 	E2E_AUTH_ANON,
@@ -375,9 +376,16 @@ static bool e2e_handshake(const struct e2e_cmd *cmd, struct socket *sock)
 		bool cancelled = tls_handshake_cancel(sock->sk);
 
 		e2e_report("timed_out=1\ncancel=%d\n", cancelled);
-		/* Cancel lost the race: the callback owns the run until it ends. */
-		if (!cancelled)
-			wait_for_completion(&run->done);
+		/*
+		 * Cancel lost the race: the callback owns the run until it
+		 * ends.  A service that never calls back would hang the test,
+		 * so give up after a while and leave the run to the callback.
+		 */
+		if (!cancelled &&
+		    !wait_for_completion_timeout(&run->done, E2E_LOST_DONE_WAIT)) {
+			e2e_report("done_missing=1\n");
+			return false;
+		}
 		/* A second cancel must be a harmless no-op (SunRPC does this). */
 		e2e_report("cancel_again=%d\n", tls_handshake_cancel(sock->sk));
 	}
