@@ -298,7 +298,7 @@ nothing_leaks() {
 	rmmod handshake_e2e || { echo "consumer module does not unload"; return 1; }
 }
 
-ktap_suite handshake_e2e 13
+ktap_suite handshake_e2e 12
 # No agent yet: the first cases run without tlshd.
 ktap_check no_tlshd_is_esrch_at_submit no_tlshd
 ktap_check ynl_cli_sees_ready_for_tlshd_class ynl_ready
