@@ -17,10 +17,25 @@ mkdir -p "$out"
 
 # e2e NAME CMD...: run one consumer command, keep its outcome in $out/NAME.
 e2e() {
-	local name=$1
+	local name=$1 before
 	shift
+	before=$(alive)
 	echo "$*" > "$ctl" || return 1
-	cat "$ctl" > "$out/$name"
+	{ cat "$ctl"; echo "alive_before=$before"; } > "$out/$name"
+}
+# settled NAME: every socket that run made is destroyed within 5 s (its
+# chained destructor ran, so the service restored or chained it properly).
+alive() { sed -n 's/^sockets_alive=//p' "$ctl"; }
+settled() {
+	local before now i
+	before=$(field "$1" alive_before)
+	for i in $(seq 50); do
+		now=$(alive)
+		[ "$now" -le "$before" ] && return 0
+		sleep 0.1
+	done
+	echo "$1: $((now - before)) consumer socket(s) of this run still alive"
+	return 1
 }
 # field NAME KEY: a value from a consumer outcome.
 field() { sed -n "s/^$2=//p" "$out/$1" | head -1; }
@@ -117,7 +132,7 @@ client_anon() {
 	expect_session anon && expect anon echo_match 1 &&
 		expect anon alert_level 1 && expect anon alert_desc 0 &&
 		expect anon peerid 0 &&
-		peer_log_clean /tmp/serv-anon.log hello-anon
+		peer_log_clean /tmp/serv-anon.log hello-anon && settled anon
 }
 
 client_x509() {
@@ -128,7 +143,8 @@ client_x509() {
 		expect_cert_peerid x509 localhost &&
 		peer_log_clean /tmp/serv-x509.log hello-x509 &&
 		{ grep -q 'Subject: CN=e2e-client' /tmp/serv-x509.log ||
-			{ echo "peer did not get the client certificate"; return 1; }; }
+			{ echo "peer did not get the client certificate"; return 1; }; } &&
+		settled x509
 }
 
 client_psk() {
@@ -138,7 +154,8 @@ client_psk() {
 		expect psk alert_level 1 && expect psk alert_desc 0 &&
 		peer_log_clean /tmp/serv-psk.log hello-psk &&
 		{ grep -q "PSK authentication. Connected as '$PSK_IDENTITY'" /tmp/serv-psk.log ||
-			{ echo "peer did not see the PSK identity"; cat /tmp/serv-psk.log; return 1; }; }
+			{ echo "peer did not see the PSK identity"; cat /tmp/serv-psk.log; return 1; }; } &&
+		settled psk
 }
 
 # server_run NAME PORT CONSUMER-ARGS -- PEER-ARGS: the kernel listens, a
@@ -160,6 +177,7 @@ server_run() {
 		grep -qx "hello-$name" "/tmp/cli-$name.log" &&
 		grep -q 'Peer has closed the GnuTLS connection' "/tmp/cli-$name.log" ||
 		{ echo "peer log:"; cat "/tmp/cli-$name.log"; return 1; }
+	settled "$name"
 }
 
 server_x509() {
@@ -186,12 +204,14 @@ wrong_ca() {
 		{ echo "data path used after a failed handshake"; return 1; }
 	! grep -q 'received cmd' /tmp/serv-rogue.log ||
 		{ echo "the rogue peer got data"; return 1; }
+	settled rogue
 }
 
 no_tlshd() {
 	e2e nolistener mode=client auth=anon port=4437 peername=localhost || return 1
 	expect nolistener submit -3 && expect nolistener ktls 0 &&
-		expect nolistener file_refs 1 && [ -z "$(field nolistener done_calls)" ]
+		expect nolistener file_refs 1 && [ -z "$(field nolistener done_calls)" ] &&
+		settled nolistener
 }
 
 # The upstream YNL CLI as the only listener: it sees READY for class tlshd.
@@ -211,7 +231,7 @@ ynl_ready() {
 	kill $pid 2>/dev/null; wait $pid 2>/dev/null
 	expect ynl submit 0 && expect ynl timed_out 1 && expect ynl cancel 1 &&
 		expect ynl cancel_again 0 && expect ynl done_calls 0 &&
-		expect ynl file_refs 1 || return 1
+		expect ynl file_refs 1 && settled ynl || return 1
 	python3 - /tmp/ynl.log <<'PY'
 import json, sys
 msgs = []
@@ -256,7 +276,7 @@ time.sleep(60)' &
 	kill $silent 2>/dev/null; wait $silent 2>/dev/null
 	expect killed submit 0 && expect killed timed_out 1 && expect killed cancel 1 &&
 		expect killed cancel_again 0 && expect killed done_calls 0 &&
-		expect killed ktls 0 && expect killed file_refs 1
+		expect killed ktls 0 && expect killed file_refs 1 && settled killed
 }
 
 # tlshd's children are gone and the daemon holds no more descriptors than
