@@ -75,10 +75,10 @@ tlshd_pid= tlshd_fds=
 start_tlshd() {
 	tlshd -s -c /etc/tlshd.conf >> /tmp/tlshd.log 2>&1 &
 	tlshd_pid=$!
-	# Ready once it has joined the multicast group: wait for its netlink socket.
+	# tlshd joins the group right after opening its netlink socket: wait
+	# for the socket, then a little more.
 	for _ in $(seq 50); do
-		grep -q . /proc/$tlshd_pid/net/netlink 2>/dev/null &&
-			ls -l /proc/$tlshd_pid/fd 2>/dev/null | grep -q socket && break
+		ls -l /proc/$tlshd_pid/fd 2>/dev/null | grep -q socket && break
 		sleep 0.1
 	done
 	sleep 0.5
@@ -107,8 +107,9 @@ echo "127.0.0.1 localhost" > /etc/hosts
 . /tmp/pki/serials
 
 peer_opts=(--echo --x509cafile=/tmp/pki/ca.pem)
-# 4433: server cert, client cert required; 4434: PSK; 4435: a certificate
-# from a CA tlshd does not trust.
+# Echo servers.  4433: x.509; 4436: x.509 requiring a client certificate
+# signed by the CA; 4434: PSK; 4435: a certificate from a CA tlshd does not
+# trust.
 gnutls-serv "${peer_opts[@]}" -p 4433 --x509certfile=/tmp/pki/server.pem \
 	--x509keyfile=/tmp/pki/server.key > /tmp/serv-anon.log 2>&1 &
 gnutls-serv "${peer_opts[@]}" -p 4436 --x509certfile=/tmp/pki/server.pem \
