@@ -6,6 +6,7 @@
 #                      (or KDIR=<kernel build dir>)
 #   make check         set up what is missing and run every test tier
 #   make demo          the main job: boot the test kernel and show it work
+#   make demo-reference  the same story on the reference kernel (C service)
 #   make reference     build the reference kernel (in-tree C service)
 #   make clean
 
@@ -19,7 +20,7 @@ KMAKE_FLAGS := LLVM=-19 RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
 	BINDGEN=$(HOME)/.cargo/bin/bindgen HOSTRUSTC=/usr/bin/rustc \
 	CLIPPY_DRIVER=/usr/bin/clippy-driver RUSTFMT=/usr/bin/rustfmt
 
-.PHONY: all modules prereqs check demo reference check-reference clean rustfmt clippy
+.PHONY: all modules prereqs check demo demo-reference reference check-reference clean rustfmt clippy
 
 all: modules
 
@@ -40,6 +41,9 @@ check:
 
 demo:
 	@$(SCRIPTS)/demo.sh
+
+demo-reference:
+	@$(SCRIPTS)/demo.sh --reference
 
 reference: prereqs
 	@$(SCRIPTS)/kernel.sh reference >/dev/null

@@ -2,20 +2,40 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # make demo: build what is missing, boot the test kernel with the guest root,
-# load handshake.ko and show the service at work.
+# load handshake.ko and an in-kernel TLS client, and show a real handshake
+# through tlshd.
+#
+#   scripts/demo.sh               test kernel + handshake.ko
+#   scripts/demo.sh --reference   reference kernel (the in-tree C service)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
+flavour=test
+[ "${1:-}" = --reference ] && flavour=reference
 "$TOP"/scripts/prereqs.sh
-kdir=$("$TOP"/scripts/kernel.sh test)
+kdir=$("$TOP"/scripts/kernel.sh $flavour)
 "$TOP"/scripts/rootfs.sh >/dev/null
-say "building handshake.ko"
-make -s -C "$TOP" KDIR="$kdir" modules
 mkdir -p "$TOP/build"
-say "booting the test kernel (the console is saved in build/demo.console)"
+modules=()
+extra=()
+if [ $flavour = test ]; then
+	[ -f "$TOP/Kbuild" ] || die "no handshake.ko in this tree (try: scripts/demo.sh --reference)"
+	say "building handshake.ko"
+	make -s -C "$TOP" KDIR="$kdir" modules
+	modules+=(--module "$TOP/handshake.ko")
+	extra=(KBUILD_EXTRA_SYMBOLS="$TOP/Module.symvers")
+fi
+say "building the in-kernel TLS client (tools/consumers)"
+build=$TOP/build/demo-consumer
+rm -rf "$build"
+mkdir -p "$build"
+cp "$TOP"/tools/consumers/Kbuild "$TOP"/tools/consumers/*.c "$build/"
+make -s -C "$kdir" M="$build" "${KMAKE_FLAGS[@]}" "${extra[@]}" modules
+modules+=(--module "$build/handshake_e2e.ko")
+say "booting the $flavour kernel (the console is saved in build/demo.console)"
 set +e
 "$TOP"/scripts/run-qemu.sh --kernel "$kdir" --timeout 300 --quiet \
-	--log "$TOP/build/demo.console" --module "$TOP/handshake.ko" \
+	--log "$TOP/build/demo.console" "${modules[@]}" \
 	"$TOP/tools/demo/guest.sh"
 rc=$?
 set -e

@@ -1,0 +1,84 @@
+# SPDX-License-Identifier: GPL-2.0
+# Sourced in the guest: credentials for the end-to-end tests and the demo.
+#
+# pki_setup DIR makes, in DIR:
+#   ca.pem/ca.key               the test CA (tlshd's trust store)
+#   server.pem/server.key       CN=localhost, SAN DNS:localhost, IP:127.0.0.1
+#   client.pem/client.key       CN=e2e-client, signed by the CA
+#   rogue-ca.pem, rogue-server.pem/.key
+#                               a server certificate from an untrusted CA
+#   psk.bin, psk.passwd         a 32-byte PSK and gnutls-serv's password file
+#   serials                     shell assignments: KEYRING (the
+#                               "handshake-e2e" keyring), PSK (a "psk" key
+#                               named by PSK_IDENTITY), PSK_HEX,
+#                               CLIENT_CERT/CLIENT_KEY (DER, "user" keys)
+# write_tlshd_conf DIR prints a tlshd.conf that uses them.
+
+_pki_quiet() { "$@" > /dev/null 2>&1 || { echo "pki: failed: $*" >&2; return 1; }; }
+
+# _pki_cert DIR NAME CN ISSUER
+_pki_cert() {
+	local d=$1 n=$2 cn=$3 ca=$4
+	_pki_quiet openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+		-nodes -subj "/CN=$cn" -keyout "$d/$n.key" -out "$d/$n.csr" &&
+	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$d/$n.ext" &&
+	_pki_quiet openssl x509 -req -in "$d/$n.csr" -CA "$d/$ca.pem" \
+		-CAkey "$d/$ca.key" -CAcreateserial -days 2 -extfile "$d/$n.ext" \
+		-out "$d/$n.pem"
+}
+
+_pki_ca() {
+	_pki_quiet openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+		-nodes -days 2 -subj "/CN=$2" -keyout "$1/$3.key" -out "$1/$3.pem" \
+		-addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign
+}
+
+pki_setup() {
+	local d=$1 kr psk cert key hex k
+	mkdir -p "$d"
+	_pki_ca "$d" e2e-ca ca && _pki_ca "$d" e2e-rogue-ca rogue-ca &&
+	_pki_cert "$d" server localhost ca && _pki_cert "$d" client e2e-client ca &&
+	_pki_cert "$d" rogue-server localhost rogue-ca || return 1
+
+	PSK_IDENTITY=e2e-client
+	head -c 32 /dev/urandom > "$d/psk.bin"
+	hex=$(od -An -tx1 "$d/psk.bin" | tr -d ' \n')
+	echo "$PSK_IDENTITY:$hex" > "$d/psk.passwd"
+	# Keys live in a keyring of root's user keyring. tlshd runs with a
+	# session keyring of its own, so root (not only a possessor) needs
+	# every permission on them.
+	kr=$(keyctl newring handshake-e2e @u) &&
+	psk=$(keyctl padd psk "$PSK_IDENTITY" "$kr" < "$d/psk.bin") &&
+	cert=$(openssl x509 -in "$d/client.pem" -outform DER | keyctl padd user e2e-client-cert "$kr") &&
+	key=$(openssl pkey -in "$d/client.key" -outform DER | keyctl padd user e2e-client-key "$kr") ||
+		return 1
+	for k in "$kr" "$psk" "$cert" "$key"; do keyctl setperm "$k" 0x3f3f0000 || return 1; done
+	cat > "$d/serials" <<S
+KEYRING=$kr
+PSK=$psk
+PSK_IDENTITY=$PSK_IDENTITY
+PSK_HEX=$hex
+CLIENT_CERT=$cert
+CLIENT_KEY=$key
+S
+}
+
+write_tlshd_conf() {
+	cat <<C
+[debug]
+loglevel=1
+tls=0
+nl=0
+
+[authenticate]
+keyrings=handshake-e2e
+
+[authenticate.client]
+x509.truststore=$1/ca.pem
+
+[authenticate.server]
+x509.truststore=$1/ca.pem
+x509.certificate=$1/server.pem
+x509.private_key=$1/server.key
+C
+}
