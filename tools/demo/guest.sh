@@ -38,7 +38,8 @@ else
 	service="built into the kernel (the C reference)"
 fi
 
-echo "=== demo begin ==="
+# The story goes to a file of the run directory, which the host prints.
+exec 5>&1 >/mnt/run/out/story
 echo "kernel $(uname -r); handshake service: $service"
 echo "agent: tlshd (ktls-utils) pid $tlshd_pid; TLS server: gnutls-serv --echo on 127.0.0.1:4433"
 echo
@@ -76,7 +77,8 @@ if [ "$(get alert_desc)" = 0 ]; then
 else
 	ok "closed" "tls_handshake_close() called"
 fi
-echo "=== demo end ==="
+exec 1>&5 5>&-
+cat /mnt/run/out/story
 
 kill $tlshd_pid 2>/dev/null
 [ "$(get status)" = 0 ] && [ "$(get ktls)" = 1 ] && [ "$(get echo_match)" = 1 ]
