@@ -818,6 +818,37 @@ mod tls {
     }
 
     #[test]
+    fn hello_in_atomic_context_allocates_atomically() -> Result {
+        // Known bug 2, for the whole submit path: a consumer in atomic context passes
+        // GFP_ATOMIC. Every allocation of the request (protocol data, peer name, peer ids,
+        // request, queue and table nodes) must honour it; one that may sleep is reported by
+        // the might-sleep check, which fails the run. Without an agent it ends in ESRCH.
+        let ts = TestSocket::new()?;
+        let rec = Recorder::new();
+        let before = ts.count();
+        let saved = destruct_addr(&ts);
+        let mut a = args_for(Some(&ts), &rec);
+        a.ta_peername = c"atomic.example".as_char_ptr().cast();
+        a.ta_num_peerids = 2;
+        a.ta_my_peerids = [11, 12, 0, 0, 0];
+        let outer = KBox::pin_init(
+            crate::sync::new_spinlock_bh!((), "handshake_test_atomic_hello"),
+            GFP_KERNEL,
+        )?;
+        let ret = {
+            let _atomic = outer.lock();
+            // SAFETY: `a` is valid and its socket is held by `ts`.
+            unsafe { tlshd::tls_client_hello_psk(&a, bindings::GFP_ATOMIC) }
+        };
+        assert_eq!(ret, ESRCH.to_errno());
+        assert_eq!(ts.count(), before);
+        assert!(destruct_addr(&ts) == saved);
+        assert!(request::lookup(ts.sk()).is_none());
+        assert_eq!(rec.calls(), 0);
+        Ok(())
+    }
+
+    #[test]
     fn consumer_gets_status_and_close_notify_once() -> Result {
         let ts = TestSocket::new()?;
         let rec = Recorder::new();
