@@ -58,6 +58,9 @@ impl Drop for TextQuiesce {
 
 /// The loaded service. Fields are dropped in order: the family first (waiting for running
 /// operations), then the namespaces (draining what is pending), then the quiescence wait.
+///
+/// Init registers in the opposite order: every namespace has its state before the family can
+/// deliver the first ACCEPT or DONE.
 pub(crate) struct HandshakeModule {
     _family: genl::Registration,
     _pernet: net::PernetRegistration<netlink::HandshakeNet>,
@@ -68,8 +71,8 @@ impl kernel::Module for HandshakeModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         // SAFETY: Called once, before anything can reach the table.
         unsafe { request::init() };
-        let family = netlink::FAMILY.register()?;
         let pernet = netlink::pernet_ops().register()?;
+        let family = netlink::FAMILY.register()?;
         pr_info!("handshake service ready\n");
         Ok(HandshakeModule {
             _family: family,

@@ -7,13 +7,19 @@
 use crate::glue;
 use core::{
     ffi::c_void,
-    marker::PhantomData, //
+    marker::PhantomData,
+    sync::atomic::{
+        AtomicPtr,
+        Ordering, //
+    },
 };
 use kernel::{
     bindings,
-    error::to_result,
     prelude::*,
-    sync::Arc,
+    sync::{
+        rcu,
+        Arc, //
+    },
     types::Opaque, //
 };
 
@@ -58,12 +64,26 @@ pub(crate) trait PernetData: Send + Sync + Sized + 'static {
     fn exit(this: &Arc<Self>, net: &Net);
 }
 
+/// The block the namespace core allocates for us in every namespace (`ops.size` bytes, zeroed).
+///
+/// Two pointers to the same data: `live` is what readers see, `owned` is the reference the
+/// block holds. `pre_exit` clears `live`; the core then waits for an RCU grace period before it
+/// calls `exit`, which releases `owned`. A reader that found `live` set inside an RCU read-side
+/// section has therefore taken its own reference before the block's is released.
+#[repr(C)]
+struct Slot {
+    live: AtomicPtr<c_void>,
+    owned: *mut c_void,
+}
+
 /// Per-namespace operations (`struct pernet_operations`) holding an [`Arc<T>`] per namespace.
 ///
 /// # Invariants
 ///
-/// While registered, the generic slot `id` of every namespace holds either null or a pointer
-/// obtained from [`Arc::into_raw`] for a `T`, owned by the slot.
+/// While registered, the generic slot `id` of every namespace is null (not set up yet) or a
+/// [`Slot`] whose `owned` is null or a pointer obtained from [`Arc::into_raw`] for a `T`, owned
+/// by the slot, and whose `live` is null or equal to `owned`. `owned` is released only in `exit`,
+/// which the core calls an RCU grace period after `pre_exit` cleared `live`.
 pub(crate) struct Pernet<T: PernetData> {
     ops: Opaque<bindings::pernet_operations>,
     id: Opaque<u32>,
@@ -91,36 +111,49 @@ impl<T: PernetData> Pernet<T> {
         // SAFETY: Not registered yet, so nobody else accesses `ops`.
         unsafe {
             (*ops).init = Some(Self::init_trampoline);
+            (*ops).pre_exit = Some(Self::pre_exit_trampoline);
             (*ops).exit = Some(Self::exit_trampoline);
             (*ops).id = self.id.get();
-            (*ops).size = core::mem::size_of::<*mut c_void>();
+            (*ops).size = core::mem::size_of::<Slot>();
         }
         // SAFETY: `ops` is static and fully initialised.
-        to_result(unsafe { bindings::register_pernet_subsys(ops) })?;
+        let ret = unsafe { bindings::register_pernet_subsys(ops) };
+        if ret != 0 {
+            // The core gave the id back; do not look up slots with it.
+            // SAFETY: Registration failed, so no namespace can reach the slot id.
+            unsafe { core::ptr::write_volatile(self.id.get(), 0) };
+            return Err(Error::from_errno(ret));
+        }
         // INVARIANT: Registered; the trampolines keep the slot invariant.
         Ok(PernetRegistration { pernet: self })
     }
 
-    fn slot(&self, net: &Net) -> Option<*mut *mut c_void> {
+    fn slot(&self, net: &Net) -> Option<*mut Slot> {
         // SAFETY: The id is written once by the core before any namespace init runs.
         let id = unsafe { core::ptr::read_volatile(self.id.get()) };
         if id == 0 {
             return None;
         }
         // SAFETY: `id` is a registered generic slot and `net` is alive.
-        Some(unsafe { glue::hs_net_generic(net.as_ptr(), id) })
+        let slot = unsafe { glue::hs_net_generic(net.as_ptr(), id) }.cast::<Slot>();
+        // A namespace whose setup has not reached us yet has no block.
+        (!slot.is_null()).then_some(slot)
     }
 
-    /// The data of `net`, if the operations are registered and the namespace initialised.
+    /// The data of `net`, if the operations are registered and the namespace initialised and
+    /// not yet going away.
     pub(crate) fn get(&self, net: &Net) -> Option<Arc<T>> {
         let slot = self.slot(net)?;
-        // SAFETY: The slot is valid while the namespace lives.
-        let ptr = unsafe { *slot }.cast::<T>();
+        let _rcu = rcu::read_lock();
+        // SAFETY: The block is valid while the namespace lives.
+        let ptr = unsafe { (*slot).live.load(Ordering::Acquire) }.cast::<T>();
         if ptr.is_null() {
             return None;
         }
-        // SAFETY: By the type invariant the slot owns a reference obtained from `into_raw`; we
-        // take a new one without consuming the slot's.
+        // SAFETY: By the type invariant `live` equals `owned`, a reference obtained from
+        // `into_raw`, and that reference is not released before a grace period after `live` was
+        // cleared, which cannot end while we are in this read-side section. We take a new
+        // reference without consuming the slot's.
         let borrowed = unsafe { kernel::sync::ArcBorrow::from_raw(ptr) };
         Some(borrowed.into())
     }
@@ -136,9 +169,13 @@ impl<T: PernetData> Pernet<T> {
         };
         match T::init(net) {
             Ok(data) => {
-                // INVARIANT: The slot takes ownership of one reference.
-                // SAFETY: The slot is valid and ours.
-                unsafe { *slot = Arc::into_raw(data).cast_mut().cast() };
+                let ptr = Arc::into_raw(data).cast_mut().cast::<c_void>();
+                // INVARIANT: The slot takes ownership of one reference and publishes it.
+                // SAFETY: The block is valid and ours; nobody reads it before init returns.
+                unsafe {
+                    (*slot).owned = ptr;
+                    (*slot).live.store(ptr, Ordering::Release);
+                }
                 0
             }
             Err(e) => e.to_errno(),
@@ -147,19 +184,40 @@ impl<T: PernetData> Pernet<T> {
 
     /// # Safety
     ///
-    /// Called by the namespace core only, with a namespace being dismantled.
+    /// Called by the namespace core only, with a namespace being dismantled, before the grace
+    /// period that precedes `exit`.
+    unsafe extern "C" fn pre_exit_trampoline(net: *mut bindings::net) {
+        // SAFETY: The core calls this with a namespace being dismantled.
+        let net = unsafe { Net::from_raw(net) };
+        if let Some(slot) = T::pernet().slot(net) {
+            // INVARIANT: `live` becomes null; `owned` stays until `exit`.
+            // SAFETY: The block is valid and ours.
+            unsafe { (*slot).live.store(core::ptr::null_mut(), Ordering::Release) };
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the namespace core only, with a namespace being dismantled, a grace period
+    /// after `pre_exit`.
     unsafe extern "C" fn exit_trampoline(net: *mut bindings::net) {
         // SAFETY: The core calls this with a namespace being dismantled.
         let net = unsafe { Net::from_raw(net) };
         let Some(slot) = T::pernet().slot(net) else {
             return;
         };
-        // SAFETY: The slot is valid and ours.
-        let ptr = unsafe { core::ptr::replace(slot, core::ptr::null_mut()) }.cast::<T>();
+        // SAFETY: The block is valid and ours. `pre_exit` cleared `live` a grace period ago;
+        // clearing it again only matters should the core ever skip `pre_exit`.
+        let ptr = unsafe {
+            (*slot).live.store(core::ptr::null_mut(), Ordering::Release);
+            core::ptr::replace(&raw mut (*slot).owned, core::ptr::null_mut())
+        }
+        .cast::<T>();
         if ptr.is_null() {
             return;
         }
-        // SAFETY: By the type invariant, `ptr` came from `Arc::into_raw` and the slot owned it.
+        // SAFETY: By the type invariant, `ptr` came from `Arc::into_raw` and the slot owned it;
+        // no reader can still be taking a reference from `live` (see above).
         let data = unsafe { Arc::from_raw(ptr) };
         T::exit(&data, net);
     }

@@ -133,8 +133,14 @@ impl PernetData for HandshakeNet {
     }
 
     fn exit(this: &Arc<Self>, _net: &Net) {
-        request::drain(this);
+        exit_net(this);
     }
+}
+
+/// What a namespace's exit does to its state: refuse new requests and complete the pending ones
+/// with `ETIMEDOUT`. Accepted requests finish when their sockets are destroyed.
+pub(crate) fn exit_net(hn: &HandshakeNet) {
+    request::drain(hn);
 }
 
 /// The per-namespace operations, for registration.

@@ -24,7 +24,11 @@ use crate::{
         msg_type, //
     },
     glue::KeySerial,
-    net::Net,
+    net::{
+        Net,
+        Pernet,
+        PernetData, //
+    },
     netlink::{
         self,
         HandshakeNet,
@@ -82,6 +86,9 @@ struct Recorder {
     status: AtomicI32,
     peerid: AtomicI32,
     destroyed: AtomicBool,
+    /// What the `done` of a [`cancelling_proto`] got from its cancel: 0 not tried, 1 false,
+    /// 2 true.
+    cancelled: AtomicU32,
 }
 
 impl Recorder {
@@ -102,6 +109,8 @@ impl Recorder {
 struct TestProto {
     rec: Arc<Recorder>,
     fail_accept: bool,
+    /// A socket whose request `done` cancels, as a consumer tearing down a sibling would.
+    cancel_on_done: Option<SockKey>,
 }
 
 impl Proto for TestProto {
@@ -124,6 +133,12 @@ impl Proto for TestProto {
     fn done(&self, _req: &Request, status: Status, _info: Option<&Info<'_>>) {
         self.rec.calls.fetch_add(1, Ordering::SeqCst);
         self.rec.status.store(status.to_errno(), Ordering::SeqCst);
+        if let Some(sk) = self.cancel_on_done {
+            let won = request::cancel(sk, Net::init_net());
+            self.rec
+                .cancelled
+                .store(if won { 2 } else { 1 }, Ordering::SeqCst);
+        }
     }
 }
 
@@ -138,10 +153,57 @@ fn test_proto(rec: &Arc<Recorder>) -> KBox<dyn Proto> {
         TestProto {
             rec: rec.clone(),
             fail_accept: false,
+            cancel_on_done: None,
         },
         GFP_KERNEL,
     )
     .expect("no memory for a test protocol")
+}
+
+/// A test protocol whose `done` cancels the request of `sk` (in the initial namespace).
+fn cancelling_proto(rec: &Arc<Recorder>, sk: SockKey) -> KBox<dyn Proto> {
+    KBox::new(
+        TestProto {
+            rec: rec.clone(),
+            fail_accept: false,
+            cancel_on_done: Some(sk),
+        },
+        GFP_KERNEL,
+    )
+    .expect("no memory for a test protocol")
+}
+
+/// Per-namespace state of a second registration of the service's namespace exit, so that a
+/// test can take a real namespace through the core's `pre_exit`, grace period and `exit`
+/// while the service itself stays registered.
+struct DrainNet {
+    hn: Arc<HandshakeNet>,
+}
+
+static DRAIN_PERNET: Pernet<DrainNet> = Pernet::new();
+/// Exits of [`DrainNet`] so far.
+static DRAIN_EXITS: AtomicU32 = AtomicU32::new(0);
+/// Whether an exit of [`DrainNet`] could still look its state up (it must not: `pre_exit`
+/// withdrew it a grace period before).
+static DRAIN_FOUND_IN_EXIT: AtomicBool = AtomicBool::new(false);
+
+impl PernetData for DrainNet {
+    fn pernet() -> &'static Pernet<Self> {
+        &DRAIN_PERNET
+    }
+
+    fn init(_net: &Net) -> Result<Arc<Self>> {
+        let hn = HandshakeNet::new(5)?;
+        Ok(Arc::new(DrainNet { hn }, GFP_KERNEL)?)
+    }
+
+    fn exit(this: &Arc<Self>, net: &Net) {
+        if DRAIN_PERNET.get(net).is_some() {
+            DRAIN_FOUND_IN_EXIT.store(true, Ordering::SeqCst);
+        }
+        DRAIN_EXITS.fetch_add(1, Ordering::SeqCst);
+        netlink::exit_net(&this.hn);
+    }
 }
 
 /// A kernel TCP socket with a file, in the initial namespace.
@@ -756,6 +818,37 @@ mod tls {
     }
 
     #[test]
+    fn hello_in_atomic_context_allocates_atomically() -> Result {
+        // Known bug 2, for the whole submit path: a consumer in atomic context passes
+        // GFP_ATOMIC. Every allocation of the request (protocol data, peer name, peer ids,
+        // request, queue and table nodes) must honour it; one that may sleep is reported by
+        // the might-sleep check, which fails the run. Without an agent it ends in ESRCH.
+        let ts = TestSocket::new()?;
+        let rec = Recorder::new();
+        let before = ts.count();
+        let saved = destruct_addr(&ts);
+        let mut a = args_for(Some(&ts), &rec);
+        a.ta_peername = c"atomic.example".as_char_ptr().cast();
+        a.ta_num_peerids = 2;
+        a.ta_my_peerids = [11, 12, 0, 0, 0];
+        let outer = KBox::pin_init(
+            crate::sync::new_spinlock_bh!((), "handshake_test_atomic_hello"),
+            GFP_KERNEL,
+        )?;
+        let ret = {
+            let _atomic = outer.lock();
+            // SAFETY: `a` is valid and its socket is held by `ts`.
+            unsafe { tlshd::tls_client_hello_psk(&a, bindings::GFP_ATOMIC) }
+        };
+        assert_eq!(ret, ESRCH.to_errno());
+        assert_eq!(ts.count(), before);
+        assert!(destruct_addr(&ts) == saved);
+        assert!(request::lookup(ts.sk()).is_none());
+        assert_eq!(rec.calls(), 0);
+        Ok(())
+    }
+
+    #[test]
     fn consumer_gets_status_and_close_notify_once() -> Result {
         let ts = TestSocket::new()?;
         let rec = Recorder::new();
@@ -1021,6 +1114,101 @@ mod lifetime {
         b.close();
         c.close();
         d.close();
+        Ok(())
+    }
+
+    #[test]
+    fn namespace_exit_drains_once_against_cancel() -> Result {
+        // Known bug 16 through the namespace core: unregistering runs `pre_exit`, a grace period
+        // and `exit` on a real namespace, as its destruction does. Pending requests time out
+        // once; a consumer cancelling a sibling from its callback during the drain neither
+        // corrupts the queue nor gets a second completion; an accepted request is left alone.
+        let net = Net::init_net();
+        let a = TestSocket::new()?;
+        let b = TestSocket::new()?;
+        let c = TestSocket::new()?;
+        let d = TestSocket::new()?;
+        let (ra, rb, rc, rd) = (
+            Recorder::new(),
+            Recorder::new(),
+            Recorder::new(),
+            Recorder::new(),
+        );
+        let before = b.count();
+        let exits = DRAIN_EXITS.load(Ordering::SeqCst);
+        let reg = DRAIN_PERNET.register()?;
+        let hn = DRAIN_PERNET.get(net).ok_or(ENOENT)?.hn.clone();
+        let g = Gfp::KERNEL;
+        request::submit_to(&hn, net, a.file(), a.sk(), test_proto(&ra), g)?;
+        request::submit_to(&hn, net, b.file(), b.sk(), cancelling_proto(&rb, c.sk()), g)?;
+        request::submit_to(&hn, net, c.file(), c.sk(), test_proto(&rc), g)?;
+        request::submit_to(&hn, net, d.file(), d.sk(), cancelling_proto(&rd, b.sk()), g)?;
+        let (accepted, agent_file) = accept_next(&hn).ok_or(EAGAIN)?;
+        assert!(accepted.sk() == a.sk());
+        drop(agent_file);
+        assert_eq!(hn.queue().lock().pending(), 3);
+
+        drop(reg);
+
+        assert!(DRAIN_EXITS.load(Ordering::SeqCst) > exits);
+        assert!(!DRAIN_FOUND_IN_EXIT.load(Ordering::SeqCst));
+        assert!(DRAIN_PERNET.get(net).is_none());
+        // b was drained first; its consumer cancelled c, which was still queued.
+        assert_eq!(rb.calls(), 1);
+        assert_eq!(rb.status(), ETIMEDOUT.to_errno());
+        assert_eq!(rb.cancelled.load(Ordering::SeqCst), 2);
+        assert_eq!(rc.calls(), 0);
+        // d was drained next; its cancel of b came too late.
+        assert_eq!(rd.calls(), 1);
+        assert_eq!(rd.status(), ETIMEDOUT.to_errno());
+        assert_eq!(rd.cancelled.load(Ordering::SeqCst), 1);
+        assert!(!request::cancel(c.sk(), net));
+        assert!(!request::cancel(d.sk(), net));
+        assert!(hn.queue().lock().draining());
+        assert_eq!(hn.queue().lock().pending(), 0);
+        assert_eq!(b.count(), before);
+        assert_eq!(c.count(), before);
+        assert_eq!(d.count(), before);
+        // The accepted request was not drained; it still completes once.
+        assert_eq!(ra.calls(), 0);
+        accepted.complete(Status::OK, None);
+        accepted.complete(Status::from_error(EIO), None);
+        assert_eq!(ra.calls(), 1);
+        assert_eq!(ra.status(), 0);
+        assert_eq!(a.count(), before);
+        drop(accepted);
+        a.close();
+        b.close();
+        c.close();
+        d.close();
+        assert!(rb.destroyed.load(Ordering::SeqCst));
+        Ok(())
+    }
+
+    #[test]
+    fn consumer_release_while_pending_keeps_socket() -> Result {
+        // Known bug 13: the consumer drops its last reference on the socket's file while the
+        // request is pending. The request's pin keeps the socket alive (its destructor has not
+        // run) until the request is completed, and releasing the pin then destroys it.
+        let ts = TestSocket::new()?;
+        let rec = Recorder::new();
+        let sk = ts.sk();
+        submit(&ts, &rec)?;
+        ts.close();
+        let req = request::lookup(sk).ok_or(ENOENT)?;
+        assert!(!req.is_completed());
+        assert!(!rec.destroyed.load(Ordering::SeqCst));
+        req.complete(Status::from_error(ETIMEDOUT), None);
+        drop(req);
+        assert_eq!(rec.calls(), 1);
+        // The pin was the last reference; a kernel thread's final fput is deferred.
+        // SAFETY: Process context.
+        unsafe {
+            bindings::flush_delayed_fput();
+            bindings::rcu_barrier();
+        }
+        assert!(request::lookup(sk).is_none());
+        assert!(rec.destroyed.load(Ordering::SeqCst));
         Ok(())
     }
 

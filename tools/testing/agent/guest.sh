@@ -94,7 +94,10 @@ no_agent_is_esrch() {
 	klog | grep -q 'submit -3$'
 }
 
-# Stand-in agent: ACCEPT reply contents, DONE with remote ids.
+# Stand-in agent: ACCEPT reply contents, DONE with remote ids. Before the
+# agent's DONE, a child without CAP_NET_ADMIN that holds the socket's
+# descriptor tries to forge a DONE: refused with EPERM, and the consumer sees
+# the agent's outcome only.
 agent_accept_done() {
 	dmesg -C
 	rm -f agent.out* release
@@ -117,8 +120,45 @@ PY
 	touch release
 	wait $pid || return 1
 	klog
+	note "forged DONE: errno $(cat agent.out.forged)"
+	[ "$(cat agent.out.forged)" = 1 ] || return 1
+	[ "$(klog | grep -c 'done status=')" = 1 ] || return 1
 	klog | grep -q 'done status=0 peerid=77' || return 1
 	rmmod hs_consumer
+}
+
+# Known bug 1: ACCEPT while the agent's descriptor table is full. The agent
+# gets EMFILE, the consumer -EIO, and the request's file is released exactly
+# once: the consumer unloads cleanly, its socket is destroyed (the module
+# reference of the hook comes back) and nothing underflows.
+accept_with_full_fd_table() {
+	dmesg -C
+	rm -f agent.out* release
+	local refs pid i
+	refs=$(cat /sys/module/handshake/refcnt)
+	python3 "$dir/agent.py" "$ynldir" "$spec" agent.out release fdfull &
+	pid=$!
+	wait_for agent.out.ready || return 1
+	insmod "$dir/hs_consumer.ko" port=4433 wait=0 || return 1
+	wait $pid || return 1
+	note "accept with a full descriptor table: $(cat agent.out)"
+	python3 - agent.out <<'PY' || return 1
+import errno, json, sys
+r = json.load(open(sys.argv[1]))
+assert r['error'] == errno.EMFILE, r
+PY
+	klog
+	[ "$(klog | grep -c 'done status=')" = 1 ] || return 1
+	klog | grep -q 'done status=-5 ' || return 1
+	rmmod hs_consumer || return 1
+	klog | grep -q 'exit cancel=0' || return 1
+	for i in $(seq 1 50); do
+		[ "$(cat /sys/module/handshake/refcnt)" = "$refs" ] && break
+		sleep 0.2
+	done
+	note "refcnt: $refs before, $(cat /sys/module/handshake/refcnt) after"
+	[ "$(cat /sys/module/handshake/refcnt)" = "$refs" ] || return 1
+	! dmesg | grep -E 'refcount_t|underflow|use-after-free|WARNING:|BUG:'
 }
 
 # Unloading while an accepted socket lives on in the agent's descriptor:
@@ -165,7 +205,7 @@ netns_queues() {
 }
 
 grep -q '127.0.0.1 localhost' /etc/hosts || echo '127.0.0.1 localhost' >> /etc/hosts
-ktap_suite handshake_agent 8
+ktap_suite handshake_agent 9
 ktap_check make_certificates certs
 ktap_check netns_has_own_queue netns_queues
 gnutls-serv --echo --x509certfile=srv.pem --x509keyfile=srv.key -p 4433 > serv.log 2>&1 &
@@ -175,5 +215,6 @@ ktap_check tlshd_anon_handshake_and_ktls_echo handshake_ok
 ktap_check trace_events_recorded trace_events
 ktap_check tlshd_wrong_ca_is_eacces handshake_wrong_ca
 ktap_check agent_accept_reply_and_done_peerid agent_accept_done
+ktap_check accept_with_full_fd_table_completes_eio_once accept_with_full_fd_table
 ktap_check unload_refused_while_accepted_socket_lives unload_with_accepted_socket
 ktap_end
