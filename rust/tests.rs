@@ -351,6 +351,20 @@ fn count_of(attrs: MessageAttrs<'_>, attrtype: u16) -> usize {
     attrs.filter(|a| a.attrtype == attrtype).count()
 }
 
+/// The u32 value of the first `attrtype` attribute of a reply.
+fn u32_of(msg: &Message, attrtype: u16) -> Option<u32> {
+    find(msg.attrs(), attrtype).and_then(|a| a.u32())
+}
+
+/// The (certificate, private key) of a reply's X.509 nest.
+fn x509_of(msg: &Message) -> Result<(Option<i32>, Option<i32>)> {
+    let nest = find(msg.attrs(), attr_accept::CERTIFICATE).ok_or(EINVAL)?;
+    Ok((
+        find(nest.nested(), attr_x509::CERT).and_then(|a| a.s32()),
+        find(nest.nested(), attr_x509::PRIVKEY).and_then(|a| a.s32()),
+    ))
+}
+
 #[kunit_tests(handshake_api)]
 mod api {
     use super::*;
@@ -622,21 +636,12 @@ mod tls {
             Some(7)
         );
         assert_eq!(
-            find(msg.attrs(), attr_accept::MESSAGE_TYPE).and_then(|a| a.u32()),
+            u32_of(&msg, attr_accept::MESSAGE_TYPE),
             Some(msg_type::CLIENTHELLO)
         );
-        assert_eq!(
-            find(msg.attrs(), attr_accept::AUTH_MODE).and_then(|a| a.u32()),
-            Some(auth::UNAUTH)
-        );
-        assert_eq!(
-            find(msg.attrs(), attr_accept::TIMEOUT).and_then(|a| a.u32()),
-            Some(5000)
-        );
-        assert_eq!(
-            find(msg.attrs(), attr_accept::KEYRING).and_then(|a| a.u32()),
-            Some(42)
-        );
+        assert_eq!(u32_of(&msg, attr_accept::AUTH_MODE), Some(auth::UNAUTH));
+        assert_eq!(u32_of(&msg, attr_accept::TIMEOUT), Some(5000));
+        assert_eq!(u32_of(&msg, attr_accept::KEYRING), Some(42));
         let name = find(msg.attrs(), attr_accept::PEERNAME).map(|a| a.payload);
         assert_eq!(name, Some(&b"server.example\0"[..]));
         assert_eq!(count_of(msg.attrs(), attr_accept::PEER_IDENTITY), 0);
@@ -663,20 +668,9 @@ mod tls {
         a.ta_my_privkey = 101;
         let treq = TlsRequest::new(&a, Hello::ClientX509, Gfp::KERNEL)?;
         let msg = reply_of(&treq)?;
-        assert_eq!(
-            find(msg.attrs(), attr_accept::AUTH_MODE).and_then(|a| a.u32()),
-            Some(auth::X509)
-        );
+        assert_eq!(u32_of(&msg, attr_accept::AUTH_MODE), Some(auth::X509));
         assert_eq!(count_of(msg.attrs(), attr_accept::CERTIFICATE), 1);
-        let nest = find(msg.attrs(), attr_accept::CERTIFICATE).ok_or(EINVAL)?;
-        assert_eq!(
-            find(nest.nested(), attr_x509::CERT).and_then(|a| a.s32()),
-            Some(100)
-        );
-        assert_eq!(
-            find(nest.nested(), attr_x509::PRIVKEY).and_then(|a| a.s32()),
-            Some(101)
-        );
+        assert_eq!(x509_of(&msg)?, (Some(100), Some(101)));
         Ok(())
     }
 
@@ -696,18 +690,10 @@ mod tls {
         let treq = TlsRequest::new(&a, Hello::ServerX509, Gfp::KERNEL)?;
         let msg = reply_of(&treq)?;
         assert_eq!(
-            find(msg.attrs(), attr_accept::MESSAGE_TYPE).and_then(|a| a.u32()),
+            u32_of(&msg, attr_accept::MESSAGE_TYPE),
             Some(msg_type::SERVERHELLO)
         );
-        let nest = find(msg.attrs(), attr_accept::CERTIFICATE).ok_or(EINVAL)?;
-        assert_eq!(
-            find(nest.nested(), attr_x509::CERT).and_then(|a| a.s32()),
-            Some(5)
-        );
-        assert_eq!(
-            find(nest.nested(), attr_x509::PRIVKEY).and_then(|a| a.s32()),
-            Some(0)
-        );
+        assert_eq!(x509_of(&msg)?, (Some(5), Some(0)));
         Ok(())
     }
 
@@ -718,10 +704,7 @@ mod tls {
         a.ta_my_peerids = [11, 12, 13, 14, 15];
         let treq = TlsRequest::new(&a, Hello::ClientPsk, Gfp::KERNEL)?;
         let msg = reply_of(&treq)?;
-        assert_eq!(
-            find(msg.attrs(), attr_accept::AUTH_MODE).and_then(|a| a.u32()),
-            Some(auth::PSK)
-        );
+        assert_eq!(u32_of(&msg, attr_accept::AUTH_MODE), Some(auth::PSK));
         let mut ids = KVec::new();
         for attr in msg
             .attrs()
@@ -741,12 +724,9 @@ mod tls {
         let treq = TlsRequest::new(&a, Hello::ServerPsk, Gfp::KERNEL)?;
         let msg = reply_of(&treq)?;
         assert_eq!(count_of(msg.attrs(), attr_accept::PEER_IDENTITY), 1);
+        assert_eq!(u32_of(&msg, attr_accept::PEER_IDENTITY), Some(21));
         assert_eq!(
-            find(msg.attrs(), attr_accept::PEER_IDENTITY).and_then(|a| a.u32()),
-            Some(21)
-        );
-        assert_eq!(
-            find(msg.attrs(), attr_accept::MESSAGE_TYPE).and_then(|a| a.u32()),
+            u32_of(&msg, attr_accept::MESSAGE_TYPE),
             Some(msg_type::SERVERHELLO)
         );
         Ok(())
