@@ -49,14 +49,3 @@ ktap_end() {
 	[ $_ktap_failed = 0 ]
 }
 
-# For host-side tiers that need handshake.ko: report why it is missing.
-# A tree without the module skips; a module that did not build fails.
-ktap_no_module() {
-	ktap_suite "$1" 1
-	if [ -f "$TOP/Kbuild" ]; then
-		ktap_fail module_built "handshake.ko did not build"
-	else
-		ktap_skip module_built "no module in this tree"
-	fi
-	ktap_end
-}

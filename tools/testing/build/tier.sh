@@ -5,11 +5,10 @@
 # that match the YNL spec and the uapi header, every unsafe block justified,
 # and the consumer API exported as the C service does.
 here=$(dirname "$0")
-. "$here/../../../scripts/lib.sh"
-. "$TOP/scripts/guest/ktap.sh"
+. "$here/../../../scripts/tier-lib.sh"
 # The C reference has no module to check.
 [ "$FLAVOUR" = reference ] && exit 0
-[ -n "$MODULE" ] || { ktap_no_module handshake_build; exit; }
+[ -n "$MODULE" ] || { tier_no_module handshake_build; exit; }
 ksrc=$(ksrc_dir)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -3,19 +3,15 @@
 # Tier "kunit": the module's KUnit suites, which run when it is inserted,
 # then its removal. On the reference kernel: the C service's own built-in
 # KUnit suite (net/handshake/handshake-test.c).
-here=$(dirname "$0")
-. "$here/../../../scripts/lib.sh"
-. "$TOP/scripts/guest/ktap.sh"
-args=(--kernel "$KDIR" --initramfs --kunit --timeout 300 --log "$RESULTS/kunit.console")
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../../../scripts/tier-lib.sh"
+args=(--initramfs --kunit --timeout 300)
 if [ "$FLAVOUR" = reference ]; then
 	args+=(--kunit-boot 'Handshake*')
 elif [ -n "$MODULE" ]; then
 	args+=(--module "$MODULE")
 else
-	ktap_no_module handshake_kunit
+	tier_no_module handshake_kunit
 	exit
 fi
-"$TOP/scripts/run-qemu.sh" "${args[@]}" "$here/guest.sh" "$FLAVOUR" >&2
-rc=$?
-cat "$RESULTS/kunit.console"
-exit $rc
+tier_run kunit "${args[@]}" "$here/guest.sh" "$FLAVOUR"

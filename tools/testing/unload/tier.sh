@@ -4,24 +4,16 @@
 # pending or held by an agent on some iterations; no warning, no leak.
 # The C reference is built in: nothing to unload there.
 here=$(cd "$(dirname "$0")" && pwd)
-. "$here/../../../scripts/lib.sh"
-. "$TOP/scripts/guest/ktap.sh"
+. "$here/../../../scripts/tier-lib.sh"
 [ "$FLAVOUR" = reference ] && exit 0
-[ -n "$MODULE" ] || { ktap_no_module handshake_unload; exit; }
+[ -n "$MODULE" ] || { tier_no_module handshake_unload; exit; }
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cp "$here/hs_pending.c" "$tmp/"
 echo 'obj-m := hs_pending.o' > "$tmp/Kbuild"
-make -s -C "$KDIR" M="$tmp" "${KMAKE_FLAGS[@]}" \
-	KBUILD_EXTRA_SYMBOLS="$(dirname "$MODULE")/Module.symvers" modules >&2 ||
-	{ ktap_suite handshake_unload 1; ktap_fail consumer_builds "hs_pending.ko"; ktap_end; exit 1; }
-mkdir -p "$tmp/mods"
-cp "$MODULE" "$tmp/hs_pending.ko" "$tmp/mods/"
+tier_build handshake_unload "$tmp/build" "$here/hs_pending.c" "$tmp/Kbuild" || exit 1
 # The modules go in as files of the run directory, not through --module:
 # the test loads and unloads them itself.
-RUN_FILES=$tmp/mods "$TOP/scripts/run-qemu.sh" --kernel "$KDIR" --timeout 600 \
-	--kmemleak --log "$RESULTS/unload.console" "$here/guest.sh" >&2
-rc=$?
-cat "$RESULTS/unload.console"
-exit $rc
+mkdir -p "$tmp/files"
+cp "$MODULE" "$tmp/build/hs_pending.ko" "$tmp/files/"
+RUN_FILES=$tmp/files tier_run unload --timeout 600 --kmemleak "$here/guest.sh"
