@@ -216,20 +216,26 @@ struct TestSocket {
     file: NonNull<bindings::file>,
 }
 
+/// A new kernel TCP socket in `init_net`, with no file; the caller releases it.
+fn raw_tcp_socket() -> Result<*mut bindings::socket> {
+    let mut sock = core::ptr::null_mut();
+    // SAFETY: `init_net` is alive; `sock` is a valid out pointer.
+    to_result(unsafe {
+        bindings::__sock_create(
+            &raw mut bindings::init_net,
+            bindings::PF_INET as c_int,
+            bindings::sock_type_SOCK_STREAM as c_int,
+            bindings::IPPROTO_TCP as c_int,
+            &mut sock,
+            1,
+        )
+    })?;
+    Ok(sock)
+}
+
 impl TestSocket {
     fn new() -> Result<Self> {
-        let mut sock = core::ptr::null_mut();
-        // SAFETY: `init_net` is alive; `sock` is a valid out pointer.
-        to_result(unsafe {
-            bindings::__sock_create(
-                &raw mut bindings::init_net,
-                bindings::PF_INET as c_int,
-                bindings::sock_type_SOCK_STREAM as c_int,
-                bindings::IPPROTO_TCP as c_int,
-                &mut sock,
-                1,
-            )
-        })?;
+        let sock = raw_tcp_socket()?;
         // SAFETY: `sock` is new and has no file; on failure the call releases it.
         let file = from_err_ptr(unsafe {
             bindings::sock_alloc_file(sock, bindings::O_NONBLOCK as c_int, core::ptr::null())
@@ -460,18 +466,7 @@ mod api {
 
     #[test]
     fn req_submit_null_file() -> Result {
-        let mut sock = core::ptr::null_mut();
-        // SAFETY: `init_net` is alive; `sock` is a valid out pointer.
-        to_result(unsafe {
-            bindings::__sock_create(
-                &raw mut bindings::init_net,
-                bindings::PF_INET as c_int,
-                bindings::sock_type_SOCK_STREAM as c_int,
-                bindings::IPPROTO_TCP as c_int,
-                &mut sock,
-                1,
-            )
-        })?;
+        let sock = raw_tcp_socket()?;
         let rec = Recorder::new();
         // SAFETY: `sock` is alive until released below.
         let result = request::submit(
