@@ -150,10 +150,9 @@ impl<T: PernetData> Pernet<T> {
         if ptr.is_null() {
             return None;
         }
-        // SAFETY: By the type invariant `live` equals `owned`, a reference obtained from
-        // `into_raw`, and that reference is not released before a grace period after `live` was
-        // cleared, which cannot end while we are in this read-side section. We take a new
-        // reference without consuming the slot's.
+        // The slot's reference is released only a grace period after `live` is cleared, which
+        // cannot end inside this read-side section; a new reference is taken, the slot's kept.
+        // SAFETY: By the type invariant `live` equals `owned`, obtained from `into_raw`.
         let borrowed = unsafe { kernel::sync::ArcBorrow::from_raw(ptr) };
         Some(borrowed.into())
     }
