@@ -28,11 +28,11 @@
  *   cert=SERIAL privkey=SERIAL peerid=SERIAL (repeatable) keyring=SERIAL
  *   msg=TEXT (client: sent with a newline, expected back) io=MS
  *
- * The test kernels have neither the "psk" key type (nvme-keyring) nor the
- * "asymmetric" one, which tlshd uses for PSKs and for the peer certificates
- * it hands back.  When the kernel lacks them this module registers simple
- * stand-ins with the user key type's semantics, so tlshd behaves as it does
- * on a full kernel.
+ * tlshd uses the "psk" key type (nvme-keyring) for PSKs and "asymmetric"
+ * for the peer certificates it hands back.  The test kernels build the
+ * asymmetric type in but have no psk type (only NVMe/TCP TLS selects it).
+ * When the kernel lacks either, this module registers a simple stand-in
+ * with the user key type's semantics, so tlshd behaves as on a full kernel.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
