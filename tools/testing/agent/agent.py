@@ -1,39 +1,35 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""A stand-in for tlshd that accepts one request and holds its socket.
+"""A scripted stand-in for tlshd, driven by commands, for the guest tests.
 
-Waits for READY on the tlshd group, ACCEPTs, writes the reply to OUT, and
-keeps the accepted descriptor open until the file RELEASE exists. Then an
-unprivileged child tries to forge a DONE for the socket (its error goes to
-OUT.forged), and the agent reports DONE with STATUS (unless STATUS is "none")
-and closes the socket.
+It uses the upstream YNL library and spec, joins the tlshd multicast group
+(so that submits find a listener) and answers "ready". Then it reads one
+command a line from CMD_FIFO and answers each with one JSON line on
+REPLY_FIFO:
 
-With STATUS "fdfull" the agent fills its descriptor table up to a lowered
-RLIMIT_NOFILE before it ACCEPTs, writes the error of the ACCEPT to OUT as
-{"error": errno} and exits.
+  wait-ready           wait up to 60 s for READY: {"ready": msg}
+  accept               ACCEPT, keep the socket's fd: {"reply": attrs}
+  accept-fdfull        ACCEPT with the fd table full under a lowered
+                       RLIMIT_NOFILE (the filler fds are closed after)
+  forge FD             DONE for FD from a child without CAP_NET_ADMIN:
+                       {"errno": n}
+  done FD STATUS [ID...]  DONE with remote-auth IDs: {}
+  close                close every socket fd held: {}
+  quit                 {} and exit
 
-usage: agent.py YNL_DIR SPEC OUT RELEASE STATUS
+A netlink error answers {"error": errno}.
+
+usage: agent.py YNL_DIR SPEC CMD_FIFO REPLY_FIFO
 """
 import json
 import os
 import resource
 import sys
-import time
 
 sys.path.insert(0, sys.argv[1])
 from lib import NlError, YnlFamily  # noqa: E402
 
 NOBODY = 65534
-
-spec, out, release, status = sys.argv[2:6]
-ynl = YnlFamily(spec, schema='')
-ynl.ntf_subscribe('tlshd')
-with open(out + '.ready', 'w') as f:
-    f.write('ready\n')
-for ntf in ynl.poll_ntf(duration=60):
-    break
-else:
-    sys.exit('no READY notification')
 
 
 def fill_fd_table():
@@ -49,7 +45,7 @@ def fill_fd_table():
     return held
 
 
-def forge_done(fd):
+def forge_done(spec, fd):
     """DONE for fd from a child without CAP_NET_ADMIN; returns its errno."""
     pid = os.fork()
     if pid == 0:
@@ -69,29 +65,56 @@ def forge_done(fd):
     return os.waitstatus_to_exitcode(wstatus)
 
 
-if status == 'fdfull':
-    held = fill_fd_table()
-    try:
-        reply = ynl.do('accept', {'handler-class': 1})
-        result = {'error': 0, 'reply': reply}
-    except NlError as e:
-        result = {'error': e.error}
-    for fd in held:
-        os.close(fd)
-    with open(out, 'w') as f:
-        json.dump(result, f)
-    sys.exit(0)
+def run(ynl, spec, cmd, held):
+    """Carry out one command; returns the answer."""
+    words = cmd.split()
+    if words[0] == 'wait-ready':
+        for ntf in ynl.poll_ntf(duration=60):
+            return {'ready': ntf['msg']}
+        return {'error': 110}
+    if words[0] in ('accept', 'accept-fdfull'):
+        fillers = fill_fd_table() if words[0] == 'accept-fdfull' else []
+        try:
+            reply = ynl.do('accept', {'handler-class': 1})
+        finally:
+            for fd in fillers:
+                os.close(fd)
+        held.append(reply['sockfd'])
+        return {'reply': reply}
+    if words[0] == 'forge':
+        return {'errno': forge_done(spec, int(words[1]))}
+    if words[0] == 'done':
+        ynl.do('done', {'sockfd': int(words[1]), 'status': int(words[2]),
+                        'remote-auth': [int(w) for w in words[3:]]})
+        return {}
+    if words[0] == 'close':
+        for fd in held:
+            os.close(fd)
+        held.clear()
+        return {}
+    return {'error': 22}
 
-reply = ynl.do('accept', {'handler-class': 1})
-with open(out, 'w') as f:
-    json.dump(reply, f)
-fd = reply['sockfd']
-while not os.path.exists(release):
-    time.sleep(0.2)
-if status != 'none':
-    with open(out + '.forged', 'w') as f:
-        f.write('%d\n' % forge_done(fd))
-    ynl.do('done', {'sockfd': fd, 'status': int(status), 'remote-auth': [77, 78]})
-os.close(fd)
-with open(out + '.closed', 'w') as f:
-    f.write('closed\n')
+
+def main(ynl_dir, spec, cmd_fifo, reply_fifo):
+    ynl = YnlFamily(spec, schema='')
+    ynl.ntf_subscribe('tlshd')
+    held = []
+    with open(reply_fifo, 'w', buffering=1) as reply:
+        reply.write('{"ready": true}\n')
+        with open(cmd_fifo) as cmds:
+            for line in cmds:
+                cmd = line.strip()
+                if not cmd:
+                    continue
+                if cmd == 'quit':
+                    reply.write('{}\n')
+                    return
+                try:
+                    answer = run(ynl, spec, cmd, held)
+                except NlError as e:
+                    answer = {'error': e.error}
+                reply.write(json.dumps(answer) + '\n')
+
+
+if __name__ == '__main__':
+    main(*sys.argv[1:5])

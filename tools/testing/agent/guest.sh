@@ -4,11 +4,12 @@
 # handshake for an in-kernel consumer, a stand-in agent, and unloading while
 # an accepted socket is still alive.
 #
-# usage: guest.sh DIR   (DIR holds hs_consumer.ko and agent.py; see tier.sh)
+# usage: guest.sh DIR   (DIR holds hs_consumer.ko; see tier.sh)
 #
 # Run by tier.sh through the test bed's runner, which provides ktap.sh, the
 # guest root, the kernel source at /mnt/ksrc and the repository at /mnt/src.
 . /mnt/src/scripts/guest/ktap.sh
+. /mnt/src/tools/testing/agent/agent.sh
 dir=$1
 ksrc=/mnt/ksrc
 spec=$ksrc/Documentation/netlink/specs/handshake.yaml
@@ -100,16 +101,16 @@ no_agent_is_esrch() {
 # the agent's outcome only.
 agent_accept_done() {
 	dmesg -C
-	rm -f agent.out* release
-	python3 "$dir/agent.py" "$ynldir" "$spec" agent.out release 0 &
-	local pid=$!
-	wait_for agent.out.ready || return 1
-	insmod "$dir/hs_consumer.ko" port=4433 wait=0 || return 1
-	wait_for agent.out || { kill $pid; return 1; }
-	note "accept reply: $(cat agent.out)"
-	python3 - agent.out <<'PY' || return 1
+	agent_start || return 1
+	insmod "$dir/hs_consumer.ko" port=4433 wait=0 || { agent_stop; return 1; }
+	agent_ask wait-ready
+	note "ready: $agent_answer"
+	[ "$(agent_json ready.handler-class)" = tlshd ] || { agent_stop; return 1; }
+	agent_ask accept
+	note "accept reply: $agent_answer"
+	python3 - "$agent_answer" <<'PY' || { agent_stop; return 1; }
 import json, sys
-r = json.load(open(sys.argv[1]))
+r = json.loads(sys.argv[1])['reply']
 assert r['message-type'] == 'clienthello', r
 assert r['auth-mode'] == 'unauth', r
 assert r['peername'] == 'localhost', r
@@ -117,11 +118,16 @@ assert r['timeout'] == 10000, r
 assert r['sockfd'] >= 0, r
 assert 'keyring' not in r and 'certificate' not in r, r
 PY
-	touch release
-	wait $pid || return 1
+	local fd
+	fd=$(agent_json reply.sockfd)
+	agent_ask forge "$fd"
+	note "forged DONE: $agent_answer"
+	[ "$(agent_json errno)" = 1 ] || { agent_stop; return 1; }
+	agent_ask done "$fd" 0 77 78
+	[ "$agent_answer" = '{}' ] || { agent_stop; return 1; }
+	agent_ask close
+	agent_stop
 	klog
-	note "forged DONE: errno $(cat agent.out.forged)"
-	[ "$(cat agent.out.forged)" = 1 ] || return 1
 	[ "$(klog | grep -c 'done status=')" = 1 ] || return 1
 	klog | grep -q 'done status=0 peerid=77' || return 1
 	rmmod hs_consumer
@@ -133,20 +139,16 @@ PY
 # reference of the hook comes back) and nothing underflows.
 accept_with_full_fd_table() {
 	dmesg -C
-	rm -f agent.out* release
-	local refs pid i
+	local refs i
 	refs=$(cat /sys/module/handshake/refcnt)
-	python3 "$dir/agent.py" "$ynldir" "$spec" agent.out release fdfull &
-	pid=$!
-	wait_for agent.out.ready || return 1
-	insmod "$dir/hs_consumer.ko" port=4433 wait=0 || return 1
-	wait $pid || return 1
-	note "accept with a full descriptor table: $(cat agent.out)"
-	python3 - agent.out <<'PY' || return 1
-import errno, json, sys
-r = json.load(open(sys.argv[1]))
-assert r['error'] == errno.EMFILE, r
-PY
+	agent_start || return 1
+	insmod "$dir/hs_consumer.ko" port=4433 wait=0 || { agent_stop; return 1; }
+	agent_ask accept-fdfull
+	note "accept with a full descriptor table: $agent_answer"
+	local err
+	err=$(agent_json error)
+	agent_stop
+	[ "$err" = "$(python3 -c 'import errno; print(errno.EMFILE)')" ] || return 1
 	klog
 	[ "$(klog | grep -c 'done status=')" = 1 ] || return 1
 	klog | grep -q 'done status=-5 ' || return 1
@@ -165,24 +167,22 @@ PY
 # refused until the socket is gone, then clean.
 unload_with_accepted_socket() {
 	dmesg -C
-	rm -f agent.out* release
-	python3 "$dir/agent.py" "$ynldir" "$spec" agent.out release none &
-	local pid=$!
-	wait_for agent.out.ready || return 1
-	insmod "$dir/hs_consumer.ko" port=4433 wait=0 || return 1
-	wait_for agent.out || { kill $pid; return 1; }
-	rmmod hs_consumer || return 1
-	klog | grep -q 'exit cancel=1' || { klog; return 1; }
+	agent_start || return 1
+	insmod "$dir/hs_consumer.ko" port=4433 wait=0 || { agent_stop; return 1; }
+	agent_ask accept
+	[[ $agent_answer == '{"reply"'* ]] || { agent_stop; return 1; }
+	rmmod hs_consumer || { agent_stop; return 1; }
+	klog | grep -q 'exit cancel=1' || { klog; agent_stop; return 1; }
 	note "refcnt with the agent's socket: $(cat /sys/module/handshake/refcnt)"
 	local out
 	if out=$(rmmod handshake 2>&1); then
 		note "rmmod succeeded with a live hooked socket"
+		agent_stop
 		return 1
 	fi
 	note "rmmod refused: $out"
-	touch release
-	wait $pid || return 1
-	wait_for agent.out.closed || return 1
+	agent_ask close
+	agent_stop
 	local i
 	for i in $(seq 1 50); do
 		[ "$(cat /sys/module/handshake/refcnt)" = 0 ] && break

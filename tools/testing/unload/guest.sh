@@ -14,24 +14,8 @@ rounds=${1:-100}
 
 # The agent (re)starts in each round that needs one: the family, and so its
 # id and groups, is new with every insmod.
-mkfifo /tmp/cmd /tmp/reply
-agent=
-start_agent() {
-	python3 /mnt/src/tools/testing/unload/agent.py /tmp/cmd /tmp/reply &
-	agent=$!
-	exec 4</tmp/reply
-	read -r -t 60 line <&4
-	[ "$line" = ready ] || { fail "agent did not start"; return 1; }
-	exec 3>/tmp/cmd
-}
-stop_agent() {
-	[ -n "$agent" ] || return 0
-	ask quit >/dev/null
-	exec 3>&- 4<&-
-	wait $agent
-	agent=
-}
-ask() { echo "$1" >&3; read -r -t 30 reply <&4 || reply=timeout; echo "$reply"; }
+. /mnt/src/tools/testing/agent/agent.sh
+accepted() { agent_ask accept; [[ $agent_answer == '{"reply"'* ]]; }
 
 loaded() { grep -q "^$1 " /proc/modules; }
 tcp_alloc() { awk '/^TCP:/ { for (i = 2; i < NF; i++) if ($i == "alloc") print $(i + 1) }' /proc/net/sockstat; }
@@ -42,7 +26,7 @@ failures=0
 plain=0 pending=0 held=0 closed=0
 for i in $(seq 1 "$rounds"); do
 	insmod "$hs" || { fail "insmod handshake"; break; }
-	[ $((i % 4)) = 0 ] || start_agent || break
+	[ $((i % 4)) = 0 ] || agent_start || { fail "agent did not start"; break; }
 	case $((i % 4)) in
 	1)
 		insmod "$consumer" || fail "consumer submit failed"
@@ -52,17 +36,17 @@ for i in $(seq 1 "$rounds"); do
 		;;
 	2)
 		insmod "$consumer" || fail "consumer submit failed"
-		r=$(ask accept); [ "${r%% *}" = ok ] || fail "accept: $r"
+		accepted || fail "accept: $agent_answer"
 		rmmod hs_pending || fail "rmmod consumer"
 		# The agent still holds the socket, hooked by the module.
 		rmmod handshake 2>/dev/null && fail "handshake removed while a socket it hooks lives"
-		r=$(ask close); [ "$r" = ok ] || fail "close: $r"
+		agent_ask close
 		held=$((held + 1))
 		;;
 	3)
 		insmod "$consumer" || fail "consumer submit failed"
-		r=$(ask accept); [ "${r%% *}" = ok ] || fail "accept: $r"
-		r=$(ask close); [ "$r" = ok ] || fail "close: $r"
+		accepted || fail "accept: $agent_answer"
+		agent_ask close
 		rmmod hs_pending || fail "rmmod consumer"
 		closed=$((closed + 1))
 		;;
@@ -70,7 +54,7 @@ for i in $(seq 1 "$rounds"); do
 		plain=$((plain + 1))
 		;;
 	esac
-	stop_agent
+	agent_stop
 	# Socket release may be deferred (RCU, work): give it a moment.
 	for _ in 1 2 3 4 5 6 7 8 9 10; do
 		rmmod handshake 2>/dev/null && break
