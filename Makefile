@@ -11,6 +11,7 @@
 #   make clean
 
 SCRIPTS := $(CURDIR)/scripts
+HOME ?= $(shell getent passwd $$(id -u) | cut -d: -f6)
 
 ifeq ($(KDIR),)
 KDIR = $(shell $(SCRIPTS)/kernel.sh test)

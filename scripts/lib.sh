@@ -3,6 +3,8 @@
 # Sourced, never run.
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+: "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
+export HOME
 CACHE=${HANDSHAKE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rust-handshake}
 
 KVER=7.3
