@@ -54,8 +54,15 @@ static int __init selftest_init(void)
 	if (!strcmp(mode, "fail"))
 		return -EINVAL;
 	if (!strcmp(mode, "leak")) {
-		/* Keep no reference past the store below being overwritten. */
-		selftest_lost = kmalloc(4096, GFP_KERNEL);
+		int i;
+
+		/*
+		 * Lose many objects: kmemleak is conservative, and a stale copy
+		 * of one pointer (a reused stack) may keep it from being
+		 * reported.
+		 */
+		for (i = 0; i < 64; i++)
+			WRITE_ONCE(selftest_lost, kmalloc(512 + 64 * i, GFP_KERNEL));
 		WRITE_ONCE(selftest_lost, NULL);
 	}
 	return 0;
