@@ -32,10 +32,10 @@ tiers=()
 module=
 if [ $flavour = test ] && [ -f "$TOP/Kbuild" ]; then
 	step "building handshake.ko"
-	make -C "$TOP" KDIR="$kdir" modules >"$results/build.log" 2>&1
+	make -C "$TOP" KDIR="$kdir" modules >"$results/module-build.log" 2>&1
 	rc=$?
 	[ $rc = 0 ] && module=$TOP/handshake.ko
-	[ $rc = 0 ] || tail -30 "$results/build.log" >&2
+	[ $rc = 0 ] || tail -30 "$results/module-build.log" >&2
 fi
 
 # Tiers run two at a time (each guest is mostly one busy vCPU); the slowest

@@ -13,17 +13,22 @@ ksrc=$(ksrc_dir)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-no_warnings() {
-	! grep -E -A5 'warning[:\[]' "$RESULTS/build.log"
+# fresh_build NAME MAKE-ARGS...: build the sources in a fresh copy, so that
+# every object is compiled (and checked) again; no warning and no error
+# allowed. The log is $RESULTS/NAME.log.
+fresh_build() {
+	local name=$1
+	shift
+	rm -rf "$tmp/$name"
+	(cd "$TOP" && git ls-files -co --exclude-standard | cpio -pdm --quiet "$tmp/$name")
+	make -C "$KDIR" M="$tmp/$name" "${KMAKE_FLAGS[@]}" "$@" modules \
+		> "$RESULTS/$name.log" 2>&1 || { tail -20 "$RESULTS/$name.log"; return 1; }
+	! grep -E -A5 'warning[:\[]|error[:\[]' "$RESULTS/$name.log"
 }
 
-clippy_clean() {
-	# A fresh copy, so that every object is checked.
-	(cd "$TOP" && git ls-files -co --exclude-standard | cpio -pdm --quiet "$tmp/tree")
-	make -C "$KDIR" M="$tmp/tree" "${KMAKE_FLAGS[@]}" CLIPPY=1 modules \
-		> "$RESULTS/clippy.log" 2>&1 || { tail -20 "$RESULTS/clippy.log"; return 1; }
-	! grep -E -A5 'warning[:\[]|error[:\[]' "$RESULTS/clippy.log"
-}
+no_warnings() { fresh_build module-rebuild; }
+
+clippy_clean() { fresh_build clippy CLIPPY=1; }
 
 rust_files() { (cd "$TOP" && git ls-files -co --exclude-standard 'rust/*.rs' 'rust/**/*.rs'); }
 
