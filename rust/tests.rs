@@ -304,6 +304,16 @@ fn submit(ts: &TestSocket, rec: &Arc<Recorder>) -> Result {
     request::submit(Some(ts.socket()), test_proto(rec), Gfp::KERNEL)
 }
 
+/// A new socket with a request submitted on it: the socket, the consumer's recorder and the
+/// socket file's count before the submit.
+fn submitted() -> Result<(TestSocket, Arc<Recorder>, i64)> {
+    let ts = TestSocket::new()?;
+    let rec = Recorder::new();
+    let before = ts.count();
+    submit(&ts, &rec)?;
+    Ok((ts, rec, before))
+}
+
 fn accept_next(hn: &HandshakeNet) -> Option<(Arc<Request>, kernel::sync::aref::ARef<File>)> {
     request::accept_next(hn, HandlerClass::Tlshd)
 }
@@ -482,10 +492,7 @@ mod api {
 
     #[test]
     fn req_lookup_works() -> Result {
-        let ts = TestSocket::new()?;
-        let rec = Recorder::new();
-        let before = ts.count();
-        submit(&ts, &rec)?;
+        let (ts, _rec, before) = submitted()?;
         assert_eq!(ts.count(), before + 1);
         let found = request::lookup(ts.sk());
         assert!(found.is_some());
@@ -522,10 +529,7 @@ mod api {
 
     #[test]
     fn req_submit_multiple() -> Result {
-        let ts = TestSocket::new()?;
-        let rec = Recorder::new();
-        let before = ts.count();
-        submit(&ts, &rec)?;
+        let (ts, rec, before) = submitted()?;
         assert_eq!(ts.count(), before + 1);
         assert_eq!(submit(&ts, &rec), Err(EBUSY));
         assert_eq!(ts.count(), before + 1);
@@ -537,10 +541,7 @@ mod api {
 
     #[test]
     fn req_cancel_before_accept() -> Result {
-        let ts = TestSocket::new()?;
-        let rec = Recorder::new();
-        let before = ts.count();
-        submit(&ts, &rec)?;
+        let (ts, rec, before) = submitted()?;
         assert_eq!(ts.count(), before + 1);
         assert!(request::cancel(ts.sk(), Net::init_net()));
         assert_eq!(ts.count(), before);
@@ -551,10 +552,7 @@ mod api {
 
     #[test]
     fn req_cancel_after_accept() -> Result {
-        let ts = TestSocket::new()?;
-        let rec = Recorder::new();
-        let before = ts.count();
-        submit(&ts, &rec)?;
+        let (ts, rec, before) = submitted()?;
         let (req, agent_file) = accept_next(&init_hn()).ok_or(EAGAIN)?;
         assert!(req.sk() == ts.sk());
         // The agent's descriptor consumes its reference.
@@ -569,10 +567,7 @@ mod api {
 
     #[test]
     fn req_cancel_after_done() -> Result {
-        let ts = TestSocket::new()?;
-        let rec = Recorder::new();
-        let before = ts.count();
-        submit(&ts, &rec)?;
+        let (ts, rec, before) = submitted()?;
         let (req, agent_file) = accept_next(&init_hn()).ok_or(EAGAIN)?;
         drop(agent_file);
         req.complete(Status::from_error(ETIMEDOUT), None);
@@ -588,10 +583,7 @@ mod api {
 
     #[test]
     fn req_destroy_works() -> Result {
-        let ts = TestSocket::new()?;
-        let rec = Recorder::new();
-        let before = ts.count();
-        submit(&ts, &rec)?;
+        let (ts, rec, before) = submitted()?;
         assert!(request::cancel(ts.sk(), Net::init_net()));
         assert_eq!(ts.count(), before);
         let sk = ts.sk();
@@ -905,10 +897,7 @@ mod lifetime {
     #[test]
     fn cancel_twice() -> Result {
         // Known bug 8: the second cancel must not drop the file again.
-        let ts = TestSocket::new()?;
-        let rec = Recorder::new();
-        let before = ts.count();
-        submit(&ts, &rec)?;
+        let (ts, _rec, before) = submitted()?;
         assert!(request::cancel(ts.sk(), Net::init_net()));
         assert!(!request::cancel(ts.sk(), Net::init_net()));
         assert_eq!(ts.count(), before);
@@ -918,10 +907,7 @@ mod lifetime {
 
     #[test]
     fn done_after_cancel_is_ignored() -> Result {
-        let ts = TestSocket::new()?;
-        let rec = Recorder::new();
-        let before = ts.count();
-        submit(&ts, &rec)?;
+        let (ts, rec, before) = submitted()?;
         let (req, agent_file) = accept_next(&init_hn()).ok_or(EAGAIN)?;
         drop(agent_file);
         assert!(request::cancel(ts.sk(), Net::init_net()));
@@ -936,10 +922,7 @@ mod lifetime {
 
     #[test]
     fn done_twice_completes_once() -> Result {
-        let ts = TestSocket::new()?;
-        let rec = Recorder::new();
-        let before = ts.count();
-        submit(&ts, &rec)?;
+        let (ts, rec, before) = submitted()?;
         let req = request::lookup(ts.sk()).ok_or(ENOENT)?;
         // DONE on a request that is still queued also takes it off the queue.
         req.complete(Status::OK, None);
@@ -956,10 +939,7 @@ mod lifetime {
     #[test]
     fn accept_cancel_close() -> Result {
         // Known bugs 4 and 14: accept, cancel, close; the agent's own reference keeps the file.
-        let ts = TestSocket::new()?;
-        let rec = Recorder::new();
-        let before = ts.count();
-        submit(&ts, &rec)?;
+        let (ts, rec, before) = submitted()?;
         let (req, agent_file) = accept_next(&init_hn()).ok_or(EAGAIN)?;
         assert!(request::cancel(ts.sk(), Net::init_net()));
         assert_eq!(ts.count(), before + 1);
