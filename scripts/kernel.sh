@@ -72,7 +72,7 @@ wait $pid
 rc=$?
 set -e
 if [ $rc != 0 ]; then
-	grep -E 'error|Error' "$log" | head -30 >&2
+	grep -m30 -E 'error|Error' "$log" >&2 || true
 	die "$flavour kernel build failed (log: $log)"
 fi
 say "$flavour kernel: built in $(($(date +%s) - start)) s"

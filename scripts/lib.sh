@@ -40,7 +40,7 @@ kernel_key() {
 		cat "$TOP"/scripts/kernel/patches/*.patch 2>/dev/null
 		rustc_version
 		"$BINDGEN" --version 2>/dev/null
-		clang$LLVM_SUFFIX --version 2>/dev/null | head -1
+		clang$LLVM_SUFFIX --version 2>/dev/null | sed -n 1p
 	} | sha256sum | cut -c1-16
 }
 

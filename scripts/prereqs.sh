@@ -16,8 +16,10 @@ PKGS=(clang-19 lld-19 llvm-19 libclang-19-dev rustc-web rust-web-src rust-web-cl
 
 missing=()
 for p in "${PKGS[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
-		missing+=("$p")
+	case $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) in
+	*"ok installed") ;;
+	*) missing+=("$p") ;;
+	esac
 done
 if [ ${#missing[@]} -gt 0 ]; then
 	say "installing Debian packages: ${missing[*]}"
@@ -88,4 +90,4 @@ fi
 v=$(/usr/bin/rustc --version) || die "no /usr/bin/rustc (rustc-web)"
 [ -d /usr/lib/rustlib/src/rust/library ] || die "no Rust library source (rust-web-src)"
 clang-19 --version >/dev/null || die "no clang-19"
-echo "prereqs ok: $v, $("$BINDGEN" --version), $(qemu-system-x86_64 --version | head -1), kernel source $KSRC_DEB_VERSION"
+echo "prereqs ok: $v, $("$BINDGEN" --version), $(qemu-system-x86_64 --version | sed -n 1p), kernel source $KSRC_DEB_VERSION"

@@ -22,6 +22,12 @@ skipped=$(count skipped)
 if [ "$failed" != 0 ]; then
 	echo "failed cases:" >&2
 	grep -a -E '\[(FAILED|CRASHED|ERROR)\]' "$outdir/parse.txt" | sed 's/^\[[0-9:]*\] /  /' >&2 || true
+	# The reasons the failing cases gave ("# NAME: why" before "not ok N NAME"),
+	# so that the last lines of a log say why, not only what.
+	echo "why:" >&2
+	awk '/^ *(ok|not ok) [0-9]+ / { if ($1 == "not") for (i = 1; i <= n; i++) print "  " why[i]; n = 0; next }
+	     /^ *(KTAP version|1\.\.[0-9]|# Subtest:)/ { n = 0; next }
+	     { sub(/^ */, ""); if ($0 != "") why[++n] = $0 }' "$outdir/all.ktap" | sed -n 1,40p >&2
 fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]

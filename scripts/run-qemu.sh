@@ -105,13 +105,15 @@ append="console=ttyS0 panic=-1 oops=panic loglevel=7 handshake.mode=$([ $initram
 # KVM hangs on some hosts (nested virtualisation): probe once with a short
 # timeout and fall back to software emulation.
 accel=(-accel tcg -cpu max)
-probe=$CACHE/kvm-probe-$(uname -r)-$(qemu-system-x86_64 --version | head -1 | tr -dc '0-9.')
+probe=$CACHE/kvm-probe-$(uname -r)-$(qemu-system-x86_64 --version | sed -n 1p | tr -dc '0-9.')
 if [ "${HANDSHAKE_KVM:-auto}" != no ] && [ -w /dev/kvm ]; then
 	if [ ! -f "$probe" ]; then
-		if timeout 15 qemu-system-x86_64 -accel kvm -cpu host -m 256 \
+		# No pipefail here: grep -q leaves as soon as it matches, and the
+		# SIGPIPE qemu may then get must not turn a working KVM into "no".
+		if (set +o pipefail; timeout 15 qemu-system-x86_64 -accel kvm -cpu host -m 256 \
 			-nographic -no-reboot -kernel "$bzimage" -initrd "$run/initrd.gz" \
 			-append "console=ttyS0 panic=-1 handshake.mode=probe" \
-			2>/dev/null </dev/null | grep -q 'handshake-probe-ok'; then
+			2>/dev/null </dev/null | grep -q 'handshake-probe-ok'); then
 			echo kvm > "$probe"
 		else
 			echo tcg > "$probe"
@@ -146,7 +148,10 @@ if [ $rc = 124 ] || [ $rc = 137 ]; then
 fi
 if grep -q "^handshake-kmemleak-found" "$console.clean"; then
 	verdict "FAIL: kmemleak found leaks:"
-	grep -A12 '^unreferenced object' "$console.clean" | head -24 | sed 's/^/    /' >&2
+	# One process reads the whole log: with pipefail, a "| head" would give
+	# the writer a SIGPIPE and this script its status instead of 125.
+	awk '/^unreferenced object/ { n = 13 } n > 0 && shown < 24 { print "    " $0; n--; shown++ }' \
+		"$console.clean" >&2
 	exit 125
 fi
 # Kernel problems: only lines the kernel printed (they carry a timestamp).
@@ -158,7 +163,7 @@ if [ -n "$bad" ]; then
 	exit 125
 fi
 if grep -q "^handshake-modload-failed" "$console.clean"; then
-	verdict "FAIL: $(grep '^handshake-modload-failed' "$console.clean" | head -1)"
+	verdict "FAIL: $(grep -m1 '^handshake-modload-failed' "$console.clean")"
 	exit 125
 fi
 exitline=$(grep -a "^handshake-guest-exit $nonce " "$console.clean" | tail -1 || true)

@@ -9,7 +9,7 @@
 ctl=/proc/handshake_e2e
 spec=/mnt/ksrc/Documentation/netlink/specs/handshake.yaml
 msg=hello-from-the-kernel
-get() { sed -n "s/^$1=//p" /tmp/outcome | head -1; }
+get() { sed -n "s/^$1=//p" /tmp/outcome | sed -n 1p; }
 
 # Set-up, quietly.
 echo "127.0.0.1 localhost" > /etc/hosts

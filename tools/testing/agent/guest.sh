@@ -69,7 +69,7 @@ trace_events() {
 	echo 0 > /sys/kernel/tracing/events/handshake/enable
 	local t ev
 	t=$(grep -v '^#' /sys/kernel/tracing/trace)
-	echo "$t" | head -20 > /dev/kmsg
+	printf '%s\n' "$t" | sed -n 1,20p > /dev/kmsg
 	for ev in handshake_submit handshake_cmd_accept handshake_cmd_done \
 		handshake_complete handshake_cancel_busy handshake_destruct; do
 		echo "$t" | grep -q "$ev: " || { echo "no $ev event"; return 1; }

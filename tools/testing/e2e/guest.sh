@@ -266,7 +266,7 @@ time.sleep(60)' &
 	# ACCEPT happened once tlshd's child holds the consumer's socket.
 	child=
 	for i in $(seq 100); do
-		child=$(pgrep -P "$tlshd_pid" | head -1)
+		child=$(pgrep -o -P "$tlshd_pid")
 		[ -n "$child" ] && ls -l /proc/$child/fd 2>/dev/null | grep -q socket && break
 		child=
 		sleep 0.1
