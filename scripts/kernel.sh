@@ -19,6 +19,7 @@ src=$(ksrc_dir)
 out=$(kernel_dir "$flavour")
 [ $print_only = 1 ] && { echo "$out"; exit 0; }
 if [ -f "$out/.done" ]; then
+	cache_used "$out"
 	say "$flavour kernel: cached in $out"
 	echo "$out"
 	exit 0
@@ -77,4 +78,5 @@ if [ $rc != 0 ]; then
 fi
 say "$flavour kernel: built in $(($(date +%s) - start)) s"
 touch "$out/.done"
+cache_used "$out"
 echo "$out"

@@ -29,12 +29,14 @@ ksrc_dir() { echo "$CACHE/src/linux-source-$KSRC_DEB_VERSION-$(patches_key)"; }
 
 rustc_version() { /usr/bin/rustc --version 2>/dev/null || echo none; }
 
-# Cache key of a kernel build: source version, config inputs, patches, toolchain.
+# Cache key of a kernel build: source version, config inputs, patches, the
+# recipe (scripts/kernel.sh), toolchain.
 # $1: flavour (test|reference)
 kernel_key() {
 	local flavour=$1
 	{
 		echo "$KSRC_DEB_VERSION $flavour"
+		cat "$TOP"/scripts/kernel.sh
 		cat "$TOP"/scripts/kernel/config.fragment
 		[ "$flavour" = reference ] && cat "$TOP"/scripts/kernel/reference.fragment
 		cat "$TOP"/scripts/kernel/patches/*.patch 2>/dev/null
@@ -50,3 +52,19 @@ rootfs_key() {
 	{ cat "$TOP"/scripts/rootfs.sh; } | sha256sum | cut -c1-16
 }
 rootfs_dir() { echo "$CACHE/rootfs-$(rootfs_key)"; }
+
+# cache_used DIR: mark a cached build as used now, and remove the builds of
+# the same kind (same name up to the key) that no run has used for a week,
+# so that changing a key does not leave gigabytes behind.
+cache_used() {
+	local dir=$1 old
+	touch "$dir/.used"
+	for old in "${dir%-*}"-*; do
+		[ "$old" = "$dir" ] || [ ! -d "$old" ] && continue
+		if [ -z "$(find "$old" -maxdepth 1 -name .used -mtime -7)" ] &&
+		   [ -z "$(find "$old" -maxdepth 0 -mtime -7)" ]; then
+			say "cache: removing $(basename "$old"), unused for a week"
+			rm -rf "$old"
+		fi
+	done
+}

@@ -11,6 +11,7 @@ GUEST_PKGS=ktls-utils,gnutls-bin,openssl,keyutils,iproute2,kmod,python3,python3-
 
 root=$(rootfs_dir)
 if [ -f "$root/.done" ]; then
+	cache_used "$root"
 	say "guest root: cached in $root"
 	echo "$root"
 	exit 0
@@ -35,5 +36,6 @@ printf '127.0.0.1 localhost\n::1 localhost ip6-localhost\n' > "$root.tmp/etc/hos
 rm -rf "$root.tmp"/var/cache/apt/archives/*.deb "$root.tmp"/var/lib/apt/lists/*
 mv "$root.tmp" "$root"
 touch "$root/.done"
+cache_used "$root"
 say "guest root: done in $(($(date +%s) - start)) s ($(du -sh "$root" | cut -f1))"
 echo "$root"
