@@ -42,11 +42,6 @@ impl Gfp {
     /// `GFP_ATOMIC`.
     pub(crate) const ATOMIC: Gfp = Gfp(bindings::GFP_ATOMIC);
 
-    /// Whether these flags allow the allocator to sleep.
-    pub(crate) fn may_sleep(self) -> bool {
-        self.0 & (1 << bindings::___GFP_DIRECT_RECLAIM_BIT) != 0
-    }
-
     /// The closest Rust allocation flags that never do more than `self` allows.
     ///
     /// Full `GFP_KERNEL` maps to `GFP_KERNEL`; anything weaker (no reclaim, no I/O or no file
@@ -579,12 +574,6 @@ impl Message {
                 gfp.0,
             )
         })
-    }
-
-    /// The bytes of the message written so far (for tests).
-    pub(crate) fn len(&self) -> usize {
-        // SAFETY: `skb` is owned and valid.
-        unsafe { (*self.skb.as_ptr()).len as usize }
     }
 
     /// The attributes written so far, after the generic netlink header (for tests).

@@ -205,13 +205,19 @@ impl<T: PernetData> Pernet<T> {
         let Some(slot) = T::pernet().slot(net) else {
             return;
         };
-        // SAFETY: The block is valid and ours. `pre_exit` cleared `live` a grace period ago;
-        // clearing it again only matters should the core ever skip `pre_exit`.
-        let ptr = unsafe {
-            (*slot).live.store(core::ptr::null_mut(), Ordering::Release);
-            core::ptr::replace(&raw mut (*slot).owned, core::ptr::null_mut())
+        // SAFETY: The block is valid and ours.
+        let (was_live, ptr) = unsafe {
+            (
+                (*slot).live.swap(core::ptr::null_mut(), Ordering::AcqRel),
+                core::ptr::replace(&raw mut (*slot).owned, core::ptr::null_mut()),
+            )
+        };
+        // `pre_exit` clears `live` a grace period before `exit`. Should the core ever skip it,
+        // say so and wait for the readers ourselves.
+        if kernel::warn_on!(!was_live.is_null()) {
+            kernel::sync::rcu::synchronize_rcu();
         }
-        .cast::<T>();
+        let ptr = ptr.cast::<T>();
         if ptr.is_null() {
             return;
         }

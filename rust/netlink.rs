@@ -72,11 +72,6 @@ pub(crate) fn ops() -> &'static [SplitOp] {
     &OPS
 }
 
-/// The multicast groups (for tests).
-pub(crate) fn mcgrps() -> &'static [MulticastGroup] {
-    &MCGRPS
-}
-
 /// The per-namespace state of the service.
 #[pin_data]
 pub(crate) struct HandshakeNet {

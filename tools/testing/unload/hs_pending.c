@@ -16,8 +16,6 @@
 
 static struct socket *hs_sock;
 static int hs_status = 1;	/* 1: no ta_done yet */
-module_param_named(status, hs_status, int, 0444);
-MODULE_PARM_DESC(status, "ta_done status, 1 until it ran");
 
 static void hs_pending_done(void *data, int status, key_serial_t peerid)
 {
