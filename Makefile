@@ -8,18 +8,17 @@
 #   make demo          the main job: boot the test kernel and show it work
 #   make demo-reference  the same story on the reference kernel (C service)
 #   make reference     build the reference kernel (in-tree C service)
+#   make clippy        build with CLIPPY=1;  make rustfmt  format the Rust code
 #   make clean
 
 SCRIPTS := $(CURDIR)/scripts
-HOME ?= $(shell getent passwd $$(id -u) | cut -d: -f6)
 
 ifeq ($(KDIR),)
 KDIR = $(shell $(SCRIPTS)/kernel.sh test)
 endif
 
-KMAKE_FLAGS := LLVM=-19 RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
-	BINDGEN=$(HOME)/.cargo/bin/bindgen HOSTRUSTC=/usr/bin/rustc \
-	CLIPPY_DRIVER=/usr/bin/clippy-driver RUSTFMT=/usr/bin/rustfmt
+# The toolchain the kernels were built with (scripts/lib.sh says which).
+KMAKE_FLAGS := $(shell bash -c '. $(SCRIPTS)/lib.sh && echo "$${KMAKE_FLAGS[*]}"')
 
 .PHONY: all modules prereqs check demo demo-reference reference check-reference clean rustfmt clippy
 

@@ -32,7 +32,8 @@ tiers=()
 module=
 if [ $flavour = test ] && [ -f "$TOP/Kbuild" ]; then
 	step "building handshake.ko"
-	make -C "$TOP" KDIR="$kdir" modules >"$results/module-build.log" 2>&1
+	# (not "make modules": the prerequisites were just checked)
+	make -C "$kdir" M="$TOP" "${KMAKE_FLAGS[@]}" modules >"$results/module-build.log" 2>&1
 	rc=$?
 	[ $rc = 0 ] && module=$TOP/handshake.ko
 	[ $rc = 0 ] || tail -30 "$results/module-build.log" >&2

@@ -21,7 +21,7 @@ extra=()
 if [ $flavour = test ]; then
 	[ -f "$TOP/Kbuild" ] || die "no handshake.ko in this tree (try: scripts/demo.sh --reference)"
 	say "building handshake.ko"
-	make -s -C "$TOP" KDIR="$kdir" modules
+	make -s -C "$kdir" M="$TOP" "${KMAKE_FLAGS[@]}" modules
 	modules+=(--module "$TOP/handshake.ko")
 	extra=(KBUILD_EXTRA_SYMBOLS="$TOP/Module.symvers")
 fi

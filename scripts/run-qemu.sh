@@ -155,8 +155,8 @@ if grep -q "^handshake-kmemleak-found" "$console.clean"; then
 	exit 125
 fi
 # Kernel problems: only lines the kernel printed (they carry a timestamp).
-bad=$(grep -E '^\[ *[0-9]+\.[0-9]+\] .*(------------\[ cut here \]|WARNING:|BUG:|Oops|Kernel panic|general protection fault|kernel BUG|UBSAN:|suspected memory leak|possible circular locking|possible recursive locking|inconsistent lock state|refcount_t:|list_add corruption|list_del corruption|stack-protector|RCU detected stall|hung_task)' \
-	"$console.clean" | head -5 || true)
+bad=$(grep -m5 -E '^\[ *[0-9]+\.[0-9]+\] .*(------------\[ cut here \]|WARNING:|BUG:|Oops|Kernel panic|general protection fault|kernel BUG|UBSAN:|suspected memory leak|possible circular locking|possible recursive locking|inconsistent lock state|refcount_t:|list_add corruption|list_del corruption|stack-protector|RCU detected stall|hung_task)' \
+	"$console.clean" || true)
 if [ -n "$bad" ]; then
 	verdict "FAIL: kernel reported a problem:"
 	echo "$bad" | sed 's/^/    /' >&2

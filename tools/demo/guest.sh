@@ -5,6 +5,7 @@
 # does it in user space against a gnutls-serv echo server; the kernel then
 # talks to the server through kTLS.  What a person should see in ten seconds.
 . /mnt/src/tools/testing/e2e/pki.sh
+. /mnt/src/tools/testing/e2e/peers.sh
 
 ctl=/proc/handshake_e2e
 spec=/mnt/ksrc/Documentation/netlink/specs/handshake.yaml
@@ -12,7 +13,6 @@ msg=hello-from-the-kernel
 get() { sed -n "s/^$1=//p" /tmp/outcome | sed -n 1p; }
 
 # Set-up, quietly.
-echo "127.0.0.1 localhost" > /etc/hosts
 pki_setup /tmp/pki > /tmp/pki.log 2>&1 || { cat /tmp/pki.log; exit 1; }
 . /tmp/pki/serials
 write_tlshd_conf /tmp/pki > /etc/tlshd.conf
@@ -26,10 +26,8 @@ tlshd_pid=$!
 python3 -u /mnt/ksrc/tools/net/ynl/pyynl/cli.py --spec "$spec" --no-schema \
 	--subscribe tlshd --duration 30 --output-json > /tmp/ynl.log 2>&1 &
 ynl_pid=$!
-for _ in $(seq 100); do
-	ss -Hltn 'sport = :4433' | grep -q LISTEN && break
-	sleep 0.1
-done
+wait_port 4433 && wait_tlshd "$tlshd_pid"
+# The observer joins the group after loading the spec: nothing to wait on.
 sleep 3
 
 if [ -f /sys/module/handshake/initstate ]; then

@@ -95,7 +95,7 @@ def run(ynl, spec, cmd, held):
     return {'error': 22}
 
 
-def main(ynl_dir, spec, cmd_fifo, reply_fifo):
+def main(spec, cmd_fifo, reply_fifo):
     ynl = YnlFamily(spec, schema='')
     ynl.ntf_subscribe('tlshd')
     held = []
@@ -117,4 +117,4 @@ def main(ynl_dir, spec, cmd_fifo, reply_fifo):
 
 
 if __name__ == '__main__':
-    main(*sys.argv[1:5])
+    main(*sys.argv[2:5])

@@ -10,6 +10,7 @@
 # guest root, the kernel source at /mnt/ksrc and the repository at /mnt/src.
 . /mnt/src/scripts/guest/ktap.sh
 . /mnt/src/tools/testing/agent/agent.sh
+. /mnt/src/tools/testing/e2e/peers.sh
 dir=$1
 ksrc=/mnt/ksrc
 spec=$ksrc/Documentation/netlink/specs/handshake.yaml
@@ -19,7 +20,6 @@ cd "$work" || exit 1
 
 note() { echo "e2e: $*" > /dev/kmsg; echo "$*"; }
 klog() { dmesg | grep "hs_consumer" | tail -n "${1:-20}"; }
-wait_for() { local i; for i in $(seq 1 "${2:-100}"); do [ -e "$1" ] && return 0; sleep 0.2; done; return 1; }
 
 certs() {
 	openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem \
@@ -44,13 +44,12 @@ x509.truststore=$work/$1
 CONF
 	tlshd -s > tlshd.log 2>&1 &
 	tlshd_pid=$!
-	sleep 1
+	wait_tlshd "$tlshd_pid"
 }
 stop_tlshd() { kill "$tlshd_pid" 2>/dev/null; wait "$tlshd_pid" 2>/dev/null; }
 
 handshake_ok() {
 	dmesg -C
-	mountpoint -q /sys/kernel/tracing || mount -t tracefs none /sys/kernel/tracing
 	echo > /sys/kernel/tracing/trace
 	echo 1 > /sys/kernel/tracing/events/handshake/enable
 	start_tlshd ca.pem
@@ -190,7 +189,7 @@ unload_with_accepted_socket() {
 	done
 	note "refcnt after close: $(cat /sys/module/handshake/refcnt)"
 	rmmod handshake || return 1
-	insmod /mnt/run/modules/01-handshake.ko || return 1
+	insmod "$dir/handshake.ko" || return 1
 }
 
 # Every new namespace gets its own queue; ACCEPT there finds nothing, and
@@ -204,12 +203,11 @@ netns_queues() {
 	done
 }
 
-grep -q '127.0.0.1 localhost' /etc/hosts || echo '127.0.0.1 localhost' >> /etc/hosts
 ktap_suite handshake_agent 9
 ktap_check make_certificates certs
 ktap_check netns_has_own_queue netns_queues
 gnutls-serv --echo --x509certfile=srv.pem --x509keyfile=srv.key -p 4433 > serv.log 2>&1 &
-sleep 2
+wait_port 4433
 ktap_check no_agent_submit_is_esrch no_agent_is_esrch
 ktap_check tlshd_anon_handshake_and_ktls_echo handshake_ok
 ktap_check trace_events_recorded trace_events

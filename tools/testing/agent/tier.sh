@@ -13,6 +13,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 tier_build handshake_agent "$tmp/build" "$here/hs_consumer.c" "$here/Kbuild" || exit 1
 mkdir -p "$tmp/files"
-cp "$tmp/build/hs_consumer.ko" "$tmp/files/"
+# handshake.ko too: a case unloads and reloads it.
+cp "$MODULE" "$tmp/build/hs_consumer.ko" "$tmp/files/"
 RUN_FILES=$tmp/files tier_run agent --timeout 600 --module "$MODULE" --kmemleak \
 	"$here/guest.sh" /mnt/run/files

@@ -32,14 +32,7 @@ clippy_clean() { fresh_build clippy CLIPPY=1; }
 
 rust_files() { (cd "$TOP" && git ls-files -co --exclude-standard 'rust/*.rs' 'rust/**/*.rs'); }
 
-rustfmt_clean() {
-	local f rc=0
-	for f in $(rust_files); do
-		/usr/bin/rustfmt --check --edition 2021 --config-path "$ksrc/.rustfmt.toml" \
-			"$TOP/$f" || rc=1
-	done
-	return $rc
-}
+rustfmt_clean() { "$TOP/scripts/rustfmt.sh" --check; }
 
 checkpatch_clean() {
 	# --strict for C files; headers in the default mode, as the trace event

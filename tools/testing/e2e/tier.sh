@@ -12,6 +12,6 @@ build=$RESULTS/consumers
 rm -rf "$build"
 tier_build handshake_e2e "$build" "$TOP"/tools/consumers/Kbuild "$TOP"/tools/consumers/*.c ||
 	exit 1
-args=(--timeout 400)
+args=(--timeout 400 --kmemleak)
 [ "$FLAVOUR" = test ] && args+=(--module "$MODULE")
 tier_run e2e "${args[@]}" --module "$build/handshake_e2e.ko" "$here/guest.sh"

@@ -4,7 +4,9 @@
 . /mnt/src/scripts/guest/ktap.sh
 
 spec=/mnt/ksrc/Documentation/netlink/specs/handshake.yaml
-ynl() { python3 /mnt/ksrc/tools/net/ynl/pyynl/cli.py --spec "$spec" --no-schema "$@"; }
+# The YNL CLI as a command line, so that wrappers that exec can run it too.
+ynl_cli=(python3 /mnt/ksrc/tools/net/ynl/pyynl/cli.py --spec "$spec" --no-schema)
+ynl() { "${ynl_cli[@]}" "$@"; }
 # Run a command with a fresh TCP socket (no handshake request) as fd 9.
 with_socket() {
 	python3 -c 'import os, socket, sys
@@ -72,8 +74,7 @@ ktap_check policies_match_the_spec policy
 ktap_check accept_with_nothing_pending_is_eagain \
 	expect_error 'Resource temporarily unavailable' ynl --do accept --json '{"handler-class": 1}'
 ktap_check done_on_a_socket_without_request_is_ebusy \
-	expect_error 'Device or resource busy' with_socket python3 /mnt/ksrc/tools/net/ynl/pyynl/cli.py \
-	--spec "$spec" --no-schema --do done --json '{"sockfd": 9, "status": 0}'
+	expect_error 'Device or resource busy' with_socket "${ynl_cli[@]}" --do done --json '{"sockfd": 9, "status": 0}'
 ktap_check done_on_a_non_socket_fd_is_enotsock \
 	expect_error 'Socket operation on non-socket' ynl --do done --json '{"sockfd": 0, "status": 0}'
 ktap_check done_without_sockfd_is_einval \
@@ -81,11 +82,9 @@ ktap_check done_without_sockfd_is_einval \
 ktap_check done_status_over_max_is_erange \
 	expect_error 'Numerical result out of range' ynl --do done --json '{"sockfd": 0, "status": 4096}'
 ktap_check accept_unprivileged_is_eperm \
-	expect_error 'Operation not permitted' unpriv python3 /mnt/ksrc/tools/net/ynl/pyynl/cli.py \
-	--spec "$spec" --no-schema --do accept --json '{"handler-class": 1}'
+	expect_error 'Operation not permitted' unpriv "${ynl_cli[@]}" --do accept --json '{"handler-class": 1}'
 ktap_check done_unprivileged_is_eperm \
-	expect_error 'Operation not permitted' unpriv python3 /mnt/ksrc/tools/net/ynl/pyynl/cli.py \
-	--spec "$spec" --no-schema --do done --json '{"sockfd": 0, "status": 0}'
+	expect_error 'Operation not permitted' unpriv "${ynl_cli[@]}" --do done --json '{"sockfd": 0, "status": 0}'
 
 tlshd_waits() {
 	tlshd -s > /tmp/tlshd.log 2>&1 &
