@@ -14,6 +14,7 @@ struct cmsghdr;
 struct file;
 struct genl_family;
 struct genl_info;
+struct kvec;
 struct msghdr;
 struct net;
 struct nlattr;
@@ -44,20 +45,12 @@ int hs_genlmsg_multicast_netns(const struct genl_family *family,
 struct nlattr *hs_nla_nest_start(struct sk_buff *skb, int attrtype);
 void hs_nla_nest_end(struct sk_buff *skb, struct nlattr *start);
 void hs_nla_nest_cancel(struct sk_buff *skb, struct nlattr *start);
-u32 hs_nla_get_u32(const struct nlattr *nla);
-s32 hs_nla_get_s32(const struct nlattr *nla);
-int hs_nla_len(const struct nlattr *nla);
-const struct nlattr *hs_genl_info_next_attr(const struct genl_info *info,
-					    const struct nlattr *prev,
-					    int attrtype);
 
 void hs_sockfd_put(struct socket *sock);
 long hs_file_count(struct file *file);
-int hs_keyring_link_to_process(key_serial_t keyring);
-int hs_sock_send_record(struct socket *sock, u8 record_type,
-			const void *data, size_t len);
+void hs_key_ref_put(key_ref_t key_ref);
 const u8 *hs_cmsg_data(const struct cmsghdr *cmsg);
-const u8 *hs_msg_first_kvec(const struct msghdr *msg, size_t *len);
+const struct kvec *hs_msg_first_kvec(const struct msghdr *msg);
 
 void hs_trace_submit(const struct net *net, const void *req,
 		     const struct sock *sk);

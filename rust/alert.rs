@@ -2,16 +2,21 @@
 
 //! The TLS alert protocol on kTLS sockets, and reading record types of received messages.
 
-use crate::{
-    glue,
-    socket::Socket,
-    trace, //
+#![forbid(unsafe_code)]
+
+use crate::abstractions::{
+    socket::{
+        SockKey,
+        Socket, //
+    },
+    tls::{
+        self,
+        ControlMessage,
+        KvecMessage, //
+    },
+    tracepoints as tp,
 };
-use kernel::{
-    bindings,
-    error::to_result,
-    prelude::*, //
-};
+use kernel::prelude::*;
 
 /// `TLS_RECORD_TYPE_ALERT`.
 pub(crate) const RECORD_TYPE_ALERT: u8 = 21;
@@ -19,74 +24,29 @@ pub(crate) const RECORD_TYPE_ALERT: u8 = 21;
 pub(crate) const LEVEL_WARNING: u8 = 1;
 /// `TLS_ALERT_DESC_CLOSE_NOTIFY`.
 pub(crate) const DESC_CLOSE_NOTIFY: u8 = 0;
-/// `SOL_TLS`.
-pub(crate) const SOL_TLS: i32 = 282;
-/// `TLS_GET_RECORD_TYPE`.
-pub(crate) const TLS_GET_RECORD_TYPE: i32 = 2;
 
 /// Sends an alert record `(level, desc)` on a kTLS socket without blocking.
 pub(crate) fn send(sock: &Socket, level: u8, desc: u8) -> Result {
-    trace::tls_alert_send(sock, level, desc);
-    let alert = [level, desc];
-    // SAFETY: The socket is alive and `alert` is readable for its length.
-    to_result(unsafe {
-        glue::hs_sock_send_record(
-            sock.as_ptr(),
-            RECORD_TYPE_ALERT,
-            alert.as_ptr().cast(),
-            alert.len(),
-        )
-    })
+    tp::tls_alert_send(sock.sk().map(|sk| sk.key()), level, desc);
+    tls::send_record(sock, RECORD_TYPE_ALERT, &[level, desc])
 }
 
-/// The TLS record type carried by a control message, or 0 if it carries none.
-///
-/// # Safety
-///
-/// `cmsg` must be a valid control message with at least one byte of data when it is a TLS
-/// record type message; `sk` is recorded by the trace event.
-#[no_mangle]
-pub(crate) unsafe extern "C" fn tls_get_record_type(
-    sk: *const bindings::sock,
-    cmsg: *const bindings::cmsghdr,
-) -> u8 {
-    // SAFETY: Valid (caller's guarantee).
-    let hdr = unsafe { &*cmsg };
-    if hdr.cmsg_level != SOL_TLS || hdr.cmsg_type != TLS_GET_RECORD_TYPE {
+/// The TLS record type carried by a control message received on `sk`, or 0 if it carries none.
+pub(crate) fn record_type(sk: Option<SockKey>, cmsg: &ControlMessage) -> u8 {
+    let Some(record_type) = cmsg.tls_record_type() else {
         return 0;
-    }
-    // SAFETY: A TLS record type message carries one byte of data.
-    let record_type = unsafe { *glue::hs_cmsg_data(cmsg) };
-    trace::tls_contenttype(sk, record_type);
+    };
+    tp::tls_contenttype(sk, record_type);
     record_type
 }
 
-/// Reads the level and description of a received alert record.
-///
-/// # Safety
-///
-/// `msg` must be a kernel message whose first kvec holds the received record; `level` and
-/// `description` must be valid for writes.
-#[no_mangle]
-pub(crate) unsafe extern "C" fn tls_alert_recv(
-    sk: *const bindings::sock,
-    msg: *const bindings::msghdr,
-    level: *mut u8,
-    description: *mut u8,
-) {
-    let mut len = 0usize;
-    // SAFETY: `msg` is a valid kvec-backed message (caller's guarantee).
-    let data = unsafe { glue::hs_msg_first_kvec(msg, &mut len) };
-    let (lvl, desc) = if data.is_null() || len < 2 {
-        (0, 0)
-    } else {
-        // SAFETY: At least two bytes are readable.
-        unsafe { (*data, *data.add(1)) }
+/// The level and description of an alert record received on `sk` into `msg`; `(0, 0)` if the
+/// record is too short to be one.
+pub(crate) fn received(sk: Option<SockKey>, msg: &KvecMessage) -> (u8, u8) {
+    let (level, desc) = match msg.first_segment() {
+        [level, desc, ..] => (*level, *desc),
+        _ => (0, 0),
     };
-    // SAFETY: Valid for writes (caller's guarantee).
-    unsafe {
-        *level = lvl;
-        *description = desc;
-    }
-    trace::tls_alert_recv(sk, lvl, desc);
+    tp::tls_alert_recv(sk, level, desc);
+    (level, desc)
 }

@@ -7,8 +7,9 @@
 
 // Not every value of the spec is used by the module.
 #![allow(dead_code)]
+#![forbid(unsafe_code)]
 
-use crate::genl::Policy;
+use crate::abstractions::genl::Policy;
 
 /// Family name.
 pub(crate) const FAMILY_NAME: &[u8] = b"handshake\0";
@@ -106,6 +107,37 @@ pub(crate) mod mcgrp {
     pub(crate) const NONE: u32 = 0;
     /// `tlshd`.
     pub(crate) const TLSHD: u32 = 1;
+}
+
+/// A class of agents: a value of `handler-class` with a multicast group of that name.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum HandlerClass {
+    /// `tlshd`.
+    Tlshd,
+}
+
+impl HandlerClass {
+    /// The class with wire value `value`, if it is one.
+    pub(crate) fn from_u32(value: u32) -> Option<Self> {
+        match value {
+            handler_class::TLSHD => Some(Self::Tlshd),
+            _ => None,
+        }
+    }
+
+    /// The wire value.
+    pub(crate) fn as_u32(self) -> u32 {
+        match self {
+            Self::Tlshd => handler_class::TLSHD,
+        }
+    }
+
+    /// The multicast group on which requests of this class are announced.
+    pub(crate) fn group(self) -> u32 {
+        match self {
+            Self::Tlshd => mcgrp::TLSHD,
+        }
+    }
 }
 
 /// Multicast group names, in registration order.

@@ -5,23 +5,22 @@
 //!
 //! A drop-in replacement for the C service in `net/handshake/`. See
 //! `Documentation/handshake-rs.rst` for the design.
+//!
+//! Two layers: `abstractions/` wraps the kernel's C interfaces (all of the crate's `unsafe` but
+//! the C entry points of `capi`); the service logic (`request`, `netlink`, `tlshd`, `alert`, the
+//! generated `genl_tables`) is safe Rust and says so with `#![forbid(unsafe_code)]`.
 
 use kernel::prelude::*;
 
+mod abstractions;
 mod alert;
-mod genl;
+mod capi;
 mod genl_tables;
-mod glue;
-mod keys;
-mod net;
 mod netlink;
 mod request;
-mod socket;
-mod sync;
 mod tlshd;
-mod trace;
 
-#[cfg(CONFIG_KUNIT)]
+#[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
 mod tests;
 
 module! {
@@ -40,19 +39,15 @@ module! {
 
 /// Waits, at unload, until no task is still executing this module's socket destructor.
 ///
-/// The destructor drops the module reference of its socket as its very last action; the few
-/// instructions after that are covered by an RCU-tasks grace period, which ends only once every
-/// task that might have been preempted there has scheduled voluntarily.
+/// The destructor drops the module reference of its socket as its very last action; see
+/// [`abstractions::module::quiesce_text`] for the few instructions after that.
 struct TextQuiesce;
 
 impl Drop for TextQuiesce {
     fn drop(&mut self) {
         // Every request holds a module reference until its socket is gone, so none is left.
-        if !request::table_is_empty() {
-            pr_warn!("unloading with live handshake requests\n");
-        }
-        // SAFETY: Called from process context at module exit.
-        unsafe { kernel::bindings::synchronize_rcu_tasks() };
+        kernel::warn_on!(!request::table_is_empty());
+        abstractions::module::quiesce_text();
     }
 }
 
@@ -61,17 +56,15 @@ impl Drop for TextQuiesce {
 ///
 /// Init registers in the opposite order: every namespace has its state before the family can
 /// deliver the first ACCEPT or DONE.
-pub(crate) struct HandshakeModule {
-    _family: genl::Registration,
-    _pernet: net::PernetRegistration<netlink::HandshakeNet>,
+struct HandshakeModule {
+    _family: abstractions::genl::Registration,
+    _pernet: abstractions::net::PernetRegistration<request::HandshakeNet>,
     _quiesce: TextQuiesce,
 }
 
 impl kernel::Module for HandshakeModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        // SAFETY: Called once, before anything can reach the table.
-        unsafe { request::init() };
-        let pernet = netlink::pernet_ops().register()?;
+        let pernet = request::register(module_parameters::pending_max.value())?;
         let family = netlink::FAMILY.register()?;
         pr_info!("handshake service ready\n");
         Ok(HandshakeModule {

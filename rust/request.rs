@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The life cycle of a handshake request.
+//! The life cycle of a handshake request, and the per-namespace queues of pending requests.
 //!
 //! A request is created by a consumer's submit and lives until its socket is destroyed. On the
 //! way it is in exactly one [`State`]:
@@ -11,90 +11,74 @@
 //!                 └── done / drain / cancel ──┘
 //! ```
 //!
-//! The first two states own the request's [`FilePin`], the reference on the socket's file that
-//! keeps the socket alive. Leaving them moves the pin out exactly once, under the locks, and
-//! only the caller that moved it out may run the completion ([`Completion`]); everyone else gets
-//! nothing. So a request cannot be completed twice, its file cannot be released twice, and the
-//! consumer's callback runs at most once whoever wins the race.
+//! The first two states own the request's [`SocketPin`], the reference on the socket's file that
+//! keeps the socket alive. [`State::complete`] is the one place a pin leaves a request: it moves
+//! it out exactly once, under the locks, and only the caller that got it may run the completion
+//! ([`Completion`]); everyone else gets nothing. So a request cannot be completed twice, its file
+//! cannot be released twice, and the consumer's callback runs at most once whoever wins the
+//! race.
 //!
 //! Lock order: the request table, then a namespace's queue, then a request's state. All three
 //! are taken with bottom halves disabled because consumers cancel from softirq context.
 
+#![forbid(unsafe_code)]
+
 use crate::{
-    genl::{
-        Gfp,
-        Info, //
+    abstractions::{
+        genl::{
+            Gfp,
+            Info, //
+        },
+        mem,
+        module::ModuleRef,
+        net::{
+            Net,
+            Pernet,
+            PernetData,
+            PernetRegistration, //
+        },
+        socket::{
+            DestructHook,
+            Sock,
+            SockDestructor,
+            SockKey,
+            Socket,
+            SocketPin, //
+        },
+        sync::{
+            new_spinlock_bh,
+            GlobalLockBh,
+            SpinLockBh,
+            SpinLockBhBackend, //
+        },
+        tracepoints::{
+            self as tp,
+            ReqId, //
+        },
     },
-    glue,
-    net::Net,
-    netlink::{
-        self,
-        HandshakeNet, //
-    },
-    socket::{
-        DestructHook,
-        FilePin,
-        ModuleRef,
-        SockKey,
-        Socket, //
-    },
-    sync::{
-        new_spinlock_bh,
-        SpinLockBh,
-        SpinLockBhBackend, //
-    },
-    trace, //
+    genl_tables::HandlerClass,
 };
-use core::{
-    ffi::c_void,
-    pin::Pin,
-    sync::atomic::{
-        AtomicU64,
-        Ordering, //
-    },
-};
+use core::pin::Pin;
 use kernel::{
     bindings,
     fs::File,
     prelude::*,
     rbtree::{
         RBTree,
-        RBTreeNode,
         RBTreeNodeReservation, //
     },
     sync::{
         aref::ARef,
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
         Arc,
         GlobalGuard,
-        GlobalLock,
         GlobalLockBackend,
         LockClassKey, //
     },
 };
-
-/// The class of agent that handles a request; also the multicast group it is announced on.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum HandlerClass {
-    /// `tlshd`, the TLS handshake agent.
-    Tlshd,
-}
-
-impl HandlerClass {
-    /// The class with wire value `value`; `none` and `max` are not classes.
-    pub(crate) fn from_u32(value: u32) -> Option<Self> {
-        match value {
-            crate::genl_tables::handler_class::TLSHD => Some(HandlerClass::Tlshd),
-            _ => None,
-        }
-    }
-
-    /// The wire value, which is also the multicast group index.
-    pub(crate) fn as_u32(self) -> u32 {
-        match self {
-            HandlerClass::Tlshd => crate::genl_tables::handler_class::TLSHD,
-        }
-    }
-}
 
 /// The outcome of a handshake as given to a consumer: zero or a negative errno.
 ///
@@ -139,43 +123,82 @@ impl Status {
     }
 }
 
-/// What a security protocol (TLS, or a test double) adds to the generic life cycle.
+/// What a security protocol (TLS) adds to the generic life cycle.
 ///
 /// Dropping the protocol object is its destroy step: it happens when the request is freed.
 pub(crate) trait Proto: Send + Sync {
     /// Which agents handle this request.
     fn class(&self) -> HandlerClass;
 
-    /// Whether to announce the request on the multicast group (test doubles do not).
-    fn notify(&self) -> bool {
-        true
-    }
-
-    /// Builds and sends the ACCEPT reply for `req`, telling the agent to use `fd`.
-    fn accept(&self, req: &Request, info: &Info<'_>, fd: u32) -> Result;
+    /// Builds and sends the ACCEPT reply, telling the agent to use descriptor `fd`.
+    fn accept(&self, info: &Info<'_>, fd: u32) -> Result;
 
     /// Tells the consumer the outcome. Called exactly once per submitted request unless the
-    /// consumer cancelled it successfully.
-    fn done(&self, req: &Request, status: Status, info: Option<&Info<'_>>);
+    /// consumer cancelled it successfully; `info` is the agent's DONE, if it sent one.
+    fn done(&self, status: Status, info: Option<&Info<'_>>);
+}
+
+/// Which live states a transition may leave.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Leaving {
+    /// Only `Pending` (drain, withdraw).
+    Pending,
+    /// `Pending` or `Accepted` (done, cancel, accept failure).
+    Live,
 }
 
 /// Where a request is in its life cycle.
 enum State {
     /// Queued in its namespace, waiting for an agent.
-    Pending(FilePin),
+    Pending(SocketPin),
     /// Handed to an agent, waiting for DONE.
-    Accepted(FilePin),
+    Accepted(SocketPin),
     /// Done, cancelled or drained; only the socket's destruction is left. `session` is true
     /// while a successful session exists and no close alert was sent.
     Completed { session: bool },
+}
+
+impl State {
+    /// Moves to `Completed { session }` if the state is one `from` may leave, returning the pin
+    /// and whether the request was pending. The only way a pin leaves a request.
+    fn complete(&mut self, from: Leaving, session: bool) -> Option<(SocketPin, bool)> {
+        match self {
+            State::Pending(_) => {}
+            State::Accepted(_) if from == Leaving::Live => {}
+            _ => return None,
+        }
+        match core::mem::replace(self, State::Completed { session }) {
+            State::Pending(pin) => Some((pin, true)),
+            State::Accepted(pin) => Some((pin, false)),
+            // Excluded above.
+            State::Completed { .. } => None,
+        }
+    }
+
+    /// Moves from `Pending` to `Accepted`, returning a new reference on the socket's file for
+    /// the agent.
+    fn accept(&mut self) -> Option<ARef<File>> {
+        let (pin, _) = self.complete(Leaving::Pending, false)?;
+        let file = pin.share();
+        *self = State::Accepted(pin);
+        Some(file)
+    }
+
+    /// Takes the session flag of a completed request: true once after a successful handshake.
+    fn take_session(&mut self) -> bool {
+        match self {
+            State::Completed { session } => core::mem::replace(session, false),
+            _ => false,
+        }
+    }
 }
 
 /// A handshake request.
 ///
 /// # Invariants
 ///
-/// - The request is in its namespace's queue if and only if its state is [`State::Pending`].
-/// - While the state is `Pending` or `Accepted`, the pin keeps `sk`'s socket alive.
+/// - The request is in `hnet`'s queue if and only if its state is [`State::Pending`].
+/// - While the state is `Pending` or `Accepted`, its pin is the pin of socket `sk`.
 #[pin_data]
 pub(crate) struct Request {
     sk: SockKey,
@@ -187,12 +210,17 @@ pub(crate) struct Request {
 }
 
 /// Orders requests in a queue (oldest first).
-static NEXT_SEQ: AtomicU64 = AtomicU64::new(1);
+static NEXT_SEQ: Atomic<u64> = Atomic::new(1);
 
 impl Request {
     /// The socket this request is for, as a key.
     pub(crate) fn sk(&self) -> SockKey {
         self.sk
+    }
+
+    /// The request's identity in trace events.
+    pub(crate) fn id(&self) -> ReqId {
+        ReqId(core::ptr::from_ref(self).cast())
     }
 
     /// The protocol part of the request.
@@ -202,11 +230,7 @@ impl Request {
 
     /// Takes a completed request's session flag: true once after a successful handshake.
     pub(crate) fn take_session(&self) -> bool {
-        let mut state = self.state.lock();
-        match &mut *state {
-            State::Completed { session } => core::mem::replace(session, false),
-            _ => false,
-        }
+        self.state.lock().take_session()
     }
 
     /// Whether the request was completed (or cancelled).
@@ -214,32 +238,24 @@ impl Request {
         matches!(*self.state.lock(), State::Completed { .. })
     }
 
-    /// Leaves `Pending`/`Accepted` for `Completed`, removing the request from its queue.
-    ///
-    /// Returns the pin if this call made the transition, `None` if another caller did before.
-    fn finish(&self, session: bool) -> Option<FilePin> {
-        let mut queue = self.hnet.queue().lock();
-        let mut state = self.state.lock();
-        match core::mem::replace(&mut *state, State::Completed { session }) {
-            State::Pending(pin) => {
-                // INVARIANT: No longer pending, so no longer queued.
-                let _ = queue.remove(self.seq);
-                Some(pin)
-            }
-            State::Accepted(pin) => Some(pin),
-            old @ State::Completed { .. } => {
-                *state = old;
-                None
-            }
+    /// Leaves a state `from` allows for `Completed`, taking the request off its queue if it was
+    /// pending. Returns the pin if this call made the transition.
+    fn leave(&self, from: Leaving, session: bool) -> Option<SocketPin> {
+        let mut queue = self.hnet.queue.lock();
+        let (pin, was_pending) = self.state.lock().complete(from, session)?;
+        if was_pending {
+            // INVARIANT: No longer pending, so no longer queued.
+            let _ = queue.remove(self.seq);
         }
+        Some(pin)
     }
 
     /// Wins the right to complete the request, if nobody else did.
     pub(crate) fn try_complete(self: &Arc<Self>, status: Status) -> Option<Completion> {
-        let pin = self.finish(status.is_ok())?;
+        let pin = self.leave(Leaving::Live, status.is_ok())?;
         Some(Completion {
             req: self.clone(),
-            pin,
+            pin: Some(pin),
             status,
         })
     }
@@ -252,10 +268,10 @@ impl Request {
     }
 
     /// Cancels the request for its consumer: true if this call won and `done` will not run.
-    fn cancel(self: &Arc<Self>) -> bool {
-        match self.finish(false) {
+    fn cancel(&self) -> bool {
+        match self.leave(Leaving::Live, false) {
             Some(pin) => {
-                trace::cancel(pin_net(&pin), self, self.sk);
+                tp::handshake_cancel(pin.net(), self.id(), Some(self.sk));
                 // The consumer still holds its own reference; releasing ours cannot free the
                 // socket under it, and `fput` may be called from softirq context.
                 drop(pin);
@@ -264,56 +280,47 @@ impl Request {
             None => false,
         }
     }
-
-    /// Takes a pending request back after its announcement failed: true if it was still queued
-    /// (nobody accepted it), in which case it is completed without calling the consumer.
-    fn withdraw(&self) -> bool {
-        let pin = {
-            let mut queue = self.hnet.queue().lock();
-            let mut state = self.state.lock();
-            if !matches!(*state, State::Pending(_)) || queue.remove(self.seq).is_none() {
-                return false;
-            }
-            match core::mem::replace(&mut *state, State::Completed { session: false }) {
-                State::Pending(pin) => pin,
-                // The match above excludes the other states.
-                _ => return false,
-            }
-        };
-        drop(pin);
-        true
-    }
-}
-
-/// The namespace of a pinned socket.
-fn pin_net(pin: &FilePin) -> &Net {
-    // SAFETY: The pin keeps the file and thus the socket alive, so its `private_data` is the
-    // socket and `sk` and its namespace are valid.
-    unsafe {
-        let sock = (*pin.file().as_ptr())
-            .private_data
-            .cast::<bindings::socket>();
-        Net::from_raw(glue::hs_sock_net((*sock).sk))
-    }
 }
 
 /// The exclusive right to complete a request, held by whoever won the race.
 ///
-/// Not `Clone`; [`Completion::run`] consumes it, calls the consumer once and then releases the
-/// request's file pin.
-#[must_use]
+/// Not `Clone`. [`Completion::run`] consumes it, calls the consumer once and then releases the
+/// request's file pin; dropping it does the same without the agent's DONE, so a won completion
+/// cannot be lost.
+///
+/// # Invariants
+///
+/// `pin` is the request's pin, taken out of its state, until the completion has run.
 pub(crate) struct Completion {
     req: Arc<Request>,
-    pin: FilePin,
+    pin: Option<SocketPin>,
     status: Status,
 }
 
 impl Completion {
     /// Calls the protocol's `done` (and through it the consumer), then releases the pin.
-    pub(crate) fn run(self, info: Option<&Info<'_>>) {
-        trace::complete(pin_net(&self.pin), &self.req, self.req.sk, self.status);
-        self.req.proto.done(&self.req, self.status, info);
-        drop(self.pin);
+    pub(crate) fn run(mut self, info: Option<&Info<'_>>) {
+        self.finish(info);
+    }
+
+    fn finish(&mut self, info: Option<&Info<'_>>) {
+        let Some(pin) = self.pin.take() else {
+            return;
+        };
+        tp::handshake_complete(
+            pin.net(),
+            self.req.id(),
+            Some(self.req.sk),
+            self.status.to_errno(),
+        );
+        self.req.proto.done(self.status, info);
+        drop(pin);
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        self.finish(None);
     }
 }
 
@@ -321,7 +328,7 @@ impl Completion {
 ///
 /// # Invariants
 ///
-/// `pending` is the number of entries of `reqs`.
+/// `pending` is the number of entries of `reqs` (the kernel's red-black tree keeps no count).
 pub(crate) struct Queue {
     reqs: RBTree<u64, Arc<Request>>,
     pending: usize,
@@ -330,8 +337,7 @@ pub(crate) struct Queue {
 }
 
 impl Queue {
-    /// An empty queue admitting up to `max` requests.
-    pub(crate) fn new(max: usize) -> Self {
+    fn new(max: usize) -> Self {
         Queue {
             reqs: RBTree::new(),
             pending: 0,
@@ -341,29 +347,32 @@ impl Queue {
     }
 
     /// The number of pending requests.
+    #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
     pub(crate) fn pending(&self) -> usize {
         self.pending
     }
 
     /// The limit of pending requests.
+    #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
     pub(crate) fn max(&self) -> usize {
         self.max
     }
 
-    /// Changes the limit (module parameter, tests).
-    pub(crate) fn set_max(&mut self, max: usize) {
-        self.max = max;
-    }
-
     /// Whether the namespace is going away.
+    #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
     pub(crate) fn draining(&self) -> bool {
         self.draining
     }
 
-    fn push(&mut self, node: RBTreeNode<u64, Arc<Request>>) {
-        // INVARIANT: One more entry, counted.
-        self.reqs.insert(node);
-        self.pending += 1;
+    /// Checks that one more request may be queued.
+    fn admit(&self) -> Result {
+        if self.pending >= self.max {
+            return Err(EAGAIN);
+        }
+        if self.draining {
+            return Err(EOPNOTSUPP);
+        }
+        Ok(())
     }
 
     fn remove(&mut self, seq: u64) -> Option<Arc<Request>> {
@@ -373,10 +382,10 @@ impl Queue {
         Some(req)
     }
 
-    /// Removes the oldest request of `class`.
-    fn pop_class(&mut self, class: HandlerClass) -> Option<Arc<Request>> {
+    /// Removes the oldest request of `class`, or of any class.
+    fn pop(&mut self, class: Option<HandlerClass>) -> Option<Arc<Request>> {
         let mut cursor = self.reqs.cursor_front_mut()?;
-        while cursor.current().1.proto.class() != class {
+        while class.is_some_and(|c| cursor.current().1.proto.class() != c) {
             cursor = cursor.move_next()?;
         }
         let (_, node) = cursor.remove_current();
@@ -384,77 +393,121 @@ impl Queue {
         self.pending -= 1;
         Some(node.to_key_value().1)
     }
+}
 
-    /// Removes the oldest request of any class.
-    fn pop_front(&mut self) -> Option<Arc<Request>> {
-        let cursor = self.reqs.cursor_front_mut()?;
-        let (_, node) = cursor.remove_current();
-        // INVARIANT: One entry fewer.
-        self.pending -= 1;
-        Some(node.to_key_value().1)
+/// The per-namespace state of the service: its queue of pending requests.
+#[pin_data]
+pub(crate) struct HandshakeNet {
+    #[pin]
+    queue: SpinLockBh<Queue>,
+}
+
+impl HandshakeNet {
+    /// New state admitting `max` pending requests.
+    pub(crate) fn new(max: usize) -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(HandshakeNet {
+                queue <- new_spinlock_bh!(Queue::new(max), "handshake_net"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// The queue of pending requests.
+    #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
+    pub(crate) fn queue(&self) -> &SpinLockBh<Queue> {
+        &self.queue
+    }
+
+    /// Removes the oldest pending request of `class` for an agent and moves it to `Accepted`,
+    /// returning it with a file reference of the agent's own.
+    ///
+    /// The reference is taken under the lock, so a consumer that cancels and closes its socket
+    /// right after cannot free the file under the agent.
+    pub(crate) fn accept_next(&self, class: HandlerClass) -> Option<(Arc<Request>, ARef<File>)> {
+        let mut queue = self.queue.lock();
+        let req = queue.pop(Some(class))?;
+        // INVARIANT: Out of the queue and no longer `Pending`. (Queued requests are `Pending`
+        // by the invariant, so `accept` finds one.)
+        let file = req.state.lock().accept()?;
+        drop(queue);
+        Some((req, file))
+    }
+
+    /// Completes every pending request with `ETIMEDOUT` and refuses new ones: what a namespace's
+    /// exit does. Accepted requests finish when their sockets are destroyed.
+    pub(crate) fn drain(&self) {
+        self.queue.lock().draining = true;
+        loop {
+            let completion = {
+                let mut queue = self.queue.lock();
+                let Some(req) = queue.pop(None) else {
+                    break;
+                };
+                // INVARIANT: Out of the queue and no longer `Pending`.
+                let taken = req.state.lock().complete(Leaving::Pending, false);
+                taken.map(|(pin, _)| Completion {
+                    req,
+                    pin: Some(pin),
+                    status: Status::from_error(ETIMEDOUT),
+                })
+            };
+            // The consumer's callback runs with no lock held.
+            drop(completion);
+        }
+    }
+
+    /// Takes a pending request back after its announcement failed: its pin if it was still
+    /// queued (nobody accepted it), in which case it is completed without calling the consumer.
+    fn withdraw(&self, req: &Request) -> Option<SocketPin> {
+        req.leave(Leaving::Pending, false)
     }
 }
 
-/// Removes the oldest pending request of `class` from `hn` for an agent and moves it to
-/// `Accepted`, returning it with a file reference of the agent's own.
-///
-/// The reference is taken under the lock, so a consumer that cancels and closes its socket right
-/// after cannot free the file under the agent.
-pub(crate) fn accept_next(
-    hn: &HandshakeNet,
-    class: HandlerClass,
-) -> Option<(Arc<Request>, ARef<File>)> {
-    let mut queue = hn.queue().lock();
-    let req = queue.pop_class(class)?;
-    let mut state = req.state.lock();
-    let file = match core::mem::replace(&mut *state, State::Completed { session: false }) {
-        State::Pending(pin) => {
-            let file = pin.share();
-            // INVARIANT: Out of the queue and no longer `Pending`.
-            *state = State::Accepted(pin);
-            file
-        }
-        // Queued requests are `Pending` by the invariant, so this does not happen; keep the
-        // state as it was and report nothing pending.
-        old => {
-            *state = old;
-            return None;
-        }
-    };
-    drop(state);
-    drop(queue);
-    Some((req, file))
+/// The limit of pending requests for new namespaces; 0 means [`default_pending_max`].
+static PENDING_MAX: Atomic<u32> = Atomic::new(0);
+
+/// The default limit of pending requests per namespace: one per 25 pages of RAM per page size
+/// unit (about one per 400 MiB with 4 KiB pages), at least 3 and at most 50.
+pub(crate) fn default_pending_max() -> usize {
+    let ram = mem::total_ram();
+    (ram.units / (25 * ram.unit)).clamp(3, 50) as usize
 }
 
-/// Completes every pending request of a namespace that is going away with `ETIMEDOUT` and
-/// refuses new ones. Accepted requests finish when their sockets are destroyed.
-pub(crate) fn drain(hn: &HandshakeNet) {
-    hn.queue().lock().draining = true;
-    loop {
-        let next = {
-            let mut queue = hn.queue().lock();
-            let Some(req) = queue.pop_front() else {
-                break;
-            };
-            let mut state = req.state.lock();
-            let taken = match core::mem::replace(&mut *state, State::Completed { session: false }) {
-                State::Pending(pin) => Some(pin),
-                old => {
-                    *state = old;
-                    None
-                }
-            };
-            drop(state);
-            taken.map(|pin| Completion {
-                req: req.clone(),
-                pin,
-                status: Status::from_error(ETIMEDOUT),
-            })
-        };
-        if let Some(completion) = next {
-            completion.run(None);
-        }
+fn pending_max() -> usize {
+    match PENDING_MAX.load(Relaxed) {
+        0 => default_pending_max(),
+        n => n as usize,
     }
+}
+
+static PERNET: Pernet<HandshakeNet> = Pernet::new();
+
+impl PernetData for HandshakeNet {
+    fn pernet() -> &'static Pernet<Self> {
+        &PERNET
+    }
+
+    fn init(_net: &Net) -> Result<Arc<Self>> {
+        HandshakeNet::new(pending_max())
+    }
+
+    fn exit(this: &Arc<Self>, _net: &Net) {
+        this.drain();
+    }
+}
+
+/// Sets up the service: the request table, and the state of every namespace, whose queues admit
+/// `pending_max` requests (0: scale with memory).
+pub(crate) fn register(pending_max: u32) -> Result<PernetRegistration<HandshakeNet>> {
+    PENDING_MAX.store(pending_max, Relaxed);
+    REQUESTS.init();
+    PERNET.register()
+}
+
+/// The state of `net`, or `None` if the service is not (or no longer) set up there.
+pub(crate) fn pernet(net: &Net) -> Option<Arc<HandshakeNet>> {
+    PERNET.get(net)
 }
 
 /// An entry of the request table: the request and the hook in its socket's destructor.
@@ -489,8 +542,7 @@ impl RequestTable {
         self.tree.as_mut()?.remove(&sk)
     }
 
-    /// Whether no request is alive.
-    pub(crate) fn is_empty(&self) -> bool {
+    fn is_empty(&self) -> bool {
         self.tree.as_ref().is_none_or(|t| t.is_empty())
     }
 }
@@ -508,21 +560,8 @@ impl GlobalLockBackend for RequestTableLock {
     }
 }
 
-/// The table of live requests, by socket.
-// SAFETY: Initialised by `init` in module init before any use; this backend type is used for
-// this lock only.
-pub(crate) static REQUESTS: GlobalLock<RequestTableLock> =
-    unsafe { GlobalLock::new(RequestTable::new()) };
-
-/// Initialises the request table.
-///
-/// # Safety
-///
-/// Call once, from module init, before anything else uses the table.
-pub(crate) unsafe fn init() {
-    // SAFETY: Called once before any use (caller's guarantee).
-    unsafe { REQUESTS.init() };
-}
+/// The table of live requests, by socket: what the socket destructor finds its request in.
+static REQUESTS: GlobalLockBh<RequestTableLock> = GlobalLockBh::new(RequestTable::new());
 
 fn table() -> GlobalGuard<RequestTableLock> {
     REQUESTS.lock()
@@ -533,143 +572,139 @@ pub(crate) fn lookup(sk: SockKey) -> Option<Arc<Request>> {
     table().get(sk).map(|e| e.req.clone())
 }
 
-/// Whether any request is alive (used by tests and at unload).
+/// Whether any request is alive.
 pub(crate) fn table_is_empty() -> bool {
     table().is_empty()
 }
 
-/// Submits a handshake request for `sock`.
+/// Submits a handshake request for `sock` to the queue of its namespace, announcing it with
+/// `announce` (see [`submit_to`]).
 ///
-/// On success exactly one `done` follows unless the consumer cancels successfully; on failure
-/// nothing of the request is left and `sk->sk_destruct` is what it was.
-///
-/// The caller must hold a reference on the socket's file for the duration of the call.
-pub(crate) fn submit(sock: Option<&Socket>, proto: KBox<dyn Proto>, gfp: Gfp) -> Result {
-    let sock = sock.ok_or(EINVAL)?;
-    let file = sock.file().ok_or(EINVAL)?;
+/// The caller holds a reference on the socket's file for the duration of the call (the
+/// invariant of [`Socket`]).
+pub(crate) fn submit(
+    sock: &Socket,
+    proto: KBox<dyn Proto>,
+    gfp: Gfp,
+    announce: impl FnOnce(&Net, HandlerClass, Gfp) -> Result,
+) -> Result {
     let sk = sock.sk().ok_or(EINVAL)?;
-    let net = sock.net().ok_or(EINVAL)?;
-    let result = netlink::pernet(net)
+    let result = pernet(sk.net())
         .ok_or(EOPNOTSUPP)
-        .and_then(|hn| submit_to(&hn, net, file, sk, proto, gfp));
-    if let Err(e) = result {
-        trace::submit_err(net, &core::ptr::null::<c_void>(), sk, e);
+        .and_then(|hn| submit_to(&hn, sock, proto, gfp, announce));
+    if let Err(e) = &result {
+        tp::handshake_submit_err(sk.net(), ReqId::NONE, Some(sk.key()), e.to_errno());
     }
     result
 }
 
-/// Submits a request for socket `sk` (whose file is `file`) to the queue `hn` of namespace
-/// `net`. See [`submit`].
+/// Submits a request for `sock` to the queue `hn`, then has `announce` tell the agents of its
+/// class in the socket's namespace.
+///
+/// On success exactly one `done` follows unless the consumer cancels successfully; on failure
+/// nothing of the request is left and `sk->sk_destruct` is what it was.
 pub(crate) fn submit_to(
     hn: &Arc<HandshakeNet>,
-    net: &Net,
-    file: &File,
-    sk: SockKey,
+    sock: &Socket,
     proto: KBox<dyn Proto>,
     gfp: Gfp,
+    announce: impl FnOnce(&Net, HandlerClass, Gfp) -> Result,
 ) -> Result {
-    let module = ModuleRef::get().ok_or(EOPNOTSUPP)?;
-    let flags = gfp.to_flags();
-    let class = proto.class();
-    let announce = proto.notify();
+    let net = sock.sk().ok_or(EINVAL)?.net();
+    let req = enqueue(hn, sock, proto, gfp)?;
+    if let Err(e) = announce(net, req.proto.class(), gfp) {
+        tp::handshake_notify_err(net, req.id(), Some(req.sk), e.to_errno());
+        if let Some(pin) = hn.withdraw(&req) {
+            let entry = table().remove(req.sk);
+            if let Some(Entry { hook, .. }) = entry {
+                hook.uninstall(&pin);
+            }
+            return Err(e);
+        }
+        // An agent took the request in the meantime: it will be completed.
+    }
+    tp::handshake_submit(net, req.id(), Some(req.sk));
+    Ok(())
+}
 
-    let hnet_ref = hn.clone();
+/// Allocates a request for `sock`, queues it in `hn` and enters it in the table, hooking the
+/// socket's destructor: all or nothing.
+fn enqueue(
+    hn: &Arc<HandshakeNet>,
+    sock: &Socket,
+    proto: KBox<dyn Proto>,
+    gfp: Gfp,
+) -> Result<Arc<Request>> {
+    let module = ModuleRef::get().ok_or(EOPNOTSUPP)?;
+    let pin = SocketPin::new(sock)?;
+    let sk = pin.key();
+    let flags = gfp.to_flags();
     let req = Arc::pin_init(
         pin_init!(Request {
             sk,
-            seq: NEXT_SEQ.fetch_add(1, Ordering::Relaxed),
-            hnet: hnet_ref,
+            seq: NEXT_SEQ.fetch_add(1, Relaxed),
+            hnet: hn.clone(),
             proto,
-            state <- new_spinlock_bh!(State::Pending(FilePin::new(file)), "handshake_request"),
+            state <- new_spinlock_bh!(State::Pending(pin), "handshake_request"),
         }),
         flags,
     )?;
     let queue_node = RBTreeNodeReservation::new(flags)?;
     let table_node = RBTreeNodeReservation::new(flags)?;
 
-    {
-        let mut table = table();
-        let mut queue = hn.queue().lock();
-        if queue.pending >= queue.max {
-            return Err(EAGAIN);
-        }
-        if queue.draining {
-            return Err(EOPNOTSUPP);
-        }
-        if table.get(sk).is_some() {
-            return Err(EBUSY);
-        }
-        // INVARIANT: `Pending` and queued together.
-        queue.push(queue_node.into_node(req.seq, req.clone()));
-        // SAFETY: The caller holds the socket's file, so `sk` is alive now. The hook goes into
-        // the table entry, which is removed either below while the socket is still alive (the
-        // hook is dropped and restores the old destructor) or by our destructor, which fires it.
-        let hook = unsafe { DestructHook::install(sk, sk_destruct, module) };
-        // INVARIANT: Entry and hook together.
-        table.tree().insert(table_node.into_node(
-            sk,
-            Entry {
-                req: req.clone(),
-                hook,
-            },
-        ));
+    // The locks are released before `req` is dropped on failure.
+    let mut table = table();
+    let mut queue = hn.queue.lock();
+    queue.admit()?;
+    if table.get(sk).is_some() {
+        return Err(EBUSY);
     }
-
-    if announce {
-        if let Err(e) = netlink::notify(net, class, gfp) {
-            trace::notify_err(net, &req, sk, e);
-            if req.withdraw() {
-                let entry = table().remove(sk);
-                // Dropping the entry restores the destructor and releases the module reference.
-                drop(entry);
-                return Err(e);
-            }
-            // An agent took the request in the meantime: it will be completed.
-        }
-    }
-    trace::submit(net, &req, sk);
-    Ok(())
+    let hook = match &*req.state.lock() {
+        State::Pending(pin) => DestructHook::install::<RequestTableHook>(pin, module),
+        // Just created as `Pending`.
+        _ => return Err(EINVAL),
+    };
+    // INVARIANT: `Pending` and queued together.
+    queue
+        .reqs
+        .insert(queue_node.into_node(req.seq, req.clone()));
+    queue.pending += 1;
+    // INVARIANT: Entry and hook together.
+    table.tree().insert(table_node.into_node(
+        sk,
+        Entry {
+            req: req.clone(),
+            hook,
+        },
+    ));
+    Ok(req)
 }
 
 /// Cancels the request of `sk`: true if it was not completed yet, in which case the consumer's
 /// callback will not run. Safe to call from softirq context and any number of times.
-pub(crate) fn cancel(sk: SockKey, net: &Net) -> bool {
-    let Some(req) = lookup(sk) else {
-        trace::cancel_none(net, &core::ptr::null::<c_void>(), sk);
+pub(crate) fn cancel(sk: &Sock) -> bool {
+    let Some(req) = lookup(sk.key()) else {
+        tp::handshake_cancel_none(sk.net(), ReqId::NONE, Some(sk.key()));
         return false;
     };
     if req.cancel() {
         true
     } else {
-        trace::cancel_busy(net, &req, sk);
+        tp::handshake_cancel_busy(sk.net(), req.id(), Some(sk.key()));
         false
     }
 }
 
-/// Our `sk_destruct`: forgets the request of the socket and chains to the saved destructor.
-///
-/// # Safety
-///
-/// Installed by [`DestructHook::install`]; called by the socket core only, once, with the
-/// socket being destroyed.
-unsafe extern "C" fn sk_destruct(sk: *mut bindings::sock) {
-    let Some(key) = SockKey::from_raw(sk) else {
-        return;
-    };
-    let entry = table().remove(key);
-    // The hook is installed only together with an entry, so there always is one.
-    let Some(Entry { req, hook }) = entry else {
-        return;
-    };
-    // SAFETY: The socket is being destroyed, but it and its namespace are still valid while its
-    // destructors run.
-    let net = unsafe { Net::from_raw(glue::hs_sock_net(sk)) };
-    trace::destruct(net, &req, key);
-    // The pin keeps the socket alive until the request is completed, so it is completed now.
-    if !req.is_completed() {
-        pr_warn!("socket destroyed under a live handshake request\n");
+/// The request table's side of the socket destructor hook.
+enum RequestTableHook {}
+
+impl SockDestructor for RequestTableHook {
+    /// Forgets the request of the socket being destroyed and hands back its hook.
+    fn take_hook(sk: &Sock) -> Option<DestructHook> {
+        let Entry { req, hook } = table().remove(sk.key())?;
+        tp::handshake_destruct(sk.net(), req.id(), Some(sk.key()));
+        // The pin keeps the socket alive until the request is completed, so it is completed.
+        kernel::warn_on!(!req.is_completed());
+        Some(hook)
     }
-    drop(req);
-    // SAFETY: This is our destructor running for the socket the hook was installed on.
-    unsafe { hook.fire() };
 }

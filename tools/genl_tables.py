@@ -66,6 +66,20 @@ def policy_entry(spec, attr):
     raise SystemExit(f'no policy mapping for type {kind}')
 
 
+def camel(name):
+    return ''.join(p.capitalize() for p in name.split('-'))
+
+
+def handler_classes(spec):
+    """The values of the handler-class enum that name a multicast group, but none."""
+    groups = {g['name'] for g in spec.get('mcast-groups', {}).get('list', [])}
+    for d in spec.get('definitions', []):
+        if d['name'] == 'handler-class':
+            return [e for e, _ in enum_entries(spec, 'handler-class')
+                    if e in groups and e != 'none']
+    return []
+
+
 def generate(spec, source):
     out = []
     w = out.append
@@ -78,8 +92,9 @@ def generate(spec, source):
     w('')
     w('// Not every value of the spec is used by the module.')
     w('#![allow(dead_code)]')
+    w('#![forbid(unsafe_code)]')
     w('')
-    w('use crate::genl::Policy;')
+    w('use crate::abstractions::genl::Policy;')
     w('')
     w('/// Family name.')
     w(f'pub(crate) const FAMILY_NAME: &[u8] = b"{spec["name"]}\\0";')
@@ -120,6 +135,43 @@ def generate(spec, source):
         w(f'    /// `{g["name"]}`.')
         w(f'    pub(crate) const {upper(g["name"])}: u32 = {i};')
     w('}')
+    classes = handler_classes(spec)
+    if classes:
+        w('')
+        w('/// A class of agents: a value of `handler-class` with a multicast group of that name.')
+        w('#[derive(Clone, Copy, PartialEq, Eq, Debug)]')
+        w('pub(crate) enum HandlerClass {')
+        for c in classes:
+            w(f'    /// `{c}`.')
+            w(f'    {camel(c)},')
+        w('}')
+        w('')
+        w('impl HandlerClass {')
+        w('    /// The class with wire value `value`, if it is one.')
+        w('    pub(crate) fn from_u32(value: u32) -> Option<Self> {')
+        w('        match value {')
+        for c in classes:
+            w(f'            handler_class::{upper(c)} => Some(Self::{camel(c)}),')
+        w('            _ => None,')
+        w('        }')
+        w('    }')
+        w('')
+        w('    /// The wire value.')
+        w('    pub(crate) fn as_u32(self) -> u32 {')
+        w('        match self {')
+        for c in classes:
+            w(f'            Self::{camel(c)} => handler_class::{upper(c)},')
+        w('        }')
+        w('    }')
+        w('')
+        w('    /// The multicast group on which requests of this class are announced.')
+        w('    pub(crate) fn group(self) -> u32 {')
+        w('        match self {')
+        for c in classes:
+            w(f'            Self::{camel(c)} => mcgrp::{upper(c)},')
+        w('        }')
+        w('    }')
+        w('}')
     w('')
     w('/// Multicast group names, in registration order.')
     names = ', '.join(f'c"{g["name"]}"' for g in spec['mcast-groups']['list'])

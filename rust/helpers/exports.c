@@ -2,11 +2,11 @@
 /*
  * The consumer API of the handshake service.
  *
- * The functions are implemented in Rust (rust/tlshd.rs, rust/alert.rs).
+ * The functions are implemented in Rust (rust/capi.rs).
  * Including the kernel's own <net/handshake.h> here makes the compiler
  * check every prototype against the header consumers are built with, and
  * the assertions below pin struct tls_handshake_args to the layout that
- * the Rust side asserts too (rust/tlshd.rs, TlsHandshakeArgs), so both
+ * the Rust side asserts too (rust/capi.rs, TlsHandshakeArgs), so both
  * sides are checked against the same numbers at build time.
  */
 
@@ -18,6 +18,7 @@
 #include <linux/stddef.h>
 #include <net/handshake.h>
 #include <net/tls_prot.h>
+#include <uapi/linux/keyctl.h>
 #include <uapi/linux/tls.h>
 
 #define HS_ARGS_ASSERT(field, off)					\
@@ -82,9 +83,15 @@ EXPORT_SYMBOL(tls_get_record_type);
 static const hs_alert_recv_t hs_arecv __maybe_unused = tls_alert_recv;
 EXPORT_SYMBOL(tls_alert_recv);
 
-/* Numbers the Rust side (rust/alert.rs) uses for the alert protocol. */
+/*
+ * Numbers the Rust side uses: the alert protocol (rust/alert.rs), the kTLS
+ * control messages (rust/abstractions/tls.rs) and the process keyring
+ * (rust/abstractions/keys.rs).
+ */
 static_assert(TLS_RECORD_TYPE_ALERT == 21);
 static_assert(TLS_ALERT_LEVEL_WARNING == 1);
 static_assert(TLS_ALERT_DESC_CLOSE_NOTIFY == 0);
 static_assert(SOL_TLS == 282);
+static_assert(TLS_SET_RECORD_TYPE == 1);
 static_assert(TLS_GET_RECORD_TYPE == 2);
+static_assert(KEY_SPEC_PROCESS_KEYRING == -2);

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Declarations of the module's C glue (`include/handshake_glue.h`).
+//! Declarations of the module's C helpers (`include/handshake_glue.h`).
 //!
 //! Out-of-tree code cannot add to the kernel's generated bindings, so the few C wrappers the
-//! module needs are declared here, once, with the types of the kernel bindings. Every function
-//! forwards to one static inline kernel function or macro; see `rust/helpers/helpers.c` and
-//! `rust/helpers/trace.c`.
+//! module needs are declared here, once, with the types of the kernel bindings. Each forwards to
+//! one static inline kernel function or macro (`rust/helpers/helpers.c`), or fires one of the
+//! module's tracepoints (`rust/helpers/trace.c`). Only the abstractions call them.
 //!
 //! Like the kernel's own bindings, these declarations pass pointers to kernel structures whose
 //! Rust mirrors contain types the FFI lint cannot vouch for; only pointers cross the boundary.
@@ -15,14 +15,10 @@ use kernel::{
     bindings,
     ffi::{
         c_int,
-        c_long,
         c_uint,
         c_void, //
     },
 };
-
-/// `key_serial_t`.
-pub(crate) type KeySerial = i32;
 
 extern "C" {
     pub(crate) fn hs_spin_lock_bh(lock: *mut bindings::spinlock_t);
@@ -53,14 +49,6 @@ extern "C" {
     ) -> *mut bindings::nlattr;
     pub(crate) fn hs_nla_nest_end(skb: *mut bindings::sk_buff, start: *mut bindings::nlattr);
     pub(crate) fn hs_nla_nest_cancel(skb: *mut bindings::sk_buff, start: *mut bindings::nlattr);
-    pub(crate) fn hs_nla_get_u32(nla: *const bindings::nlattr) -> u32;
-    pub(crate) fn hs_nla_get_s32(nla: *const bindings::nlattr) -> i32;
-    pub(crate) fn hs_nla_len(nla: *const bindings::nlattr) -> c_int;
-    pub(crate) fn hs_genl_info_next_attr(
-        info: *const bindings::genl_info,
-        prev: *const bindings::nlattr,
-        attrtype: c_int,
-    ) -> *const bindings::nlattr;
 
     pub(crate) fn hs_sk_get_destruct(
         sk: *const bindings::sock,
@@ -70,16 +58,11 @@ extern "C" {
         destruct: Option<unsafe extern "C" fn(*mut bindings::sock)>,
     );
     pub(crate) fn hs_sockfd_put(sock: *mut bindings::socket);
-    pub(crate) fn hs_file_count(file: *mut bindings::file) -> c_long;
-    pub(crate) fn hs_keyring_link_to_process(keyring: KeySerial) -> c_int;
-    pub(crate) fn hs_sock_send_record(
-        sock: *mut bindings::socket,
-        record_type: u8,
-        data: *const c_void,
-        len: usize,
-    ) -> c_int;
+    #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
+    pub(crate) fn hs_file_count(file: *mut bindings::file) -> kernel::ffi::c_long;
+    pub(crate) fn hs_key_ref_put(key_ref: bindings::key_ref_t);
     pub(crate) fn hs_cmsg_data(cmsg: *const bindings::cmsghdr) -> *const u8;
-    pub(crate) fn hs_msg_first_kvec(msg: *const bindings::msghdr, len: *mut usize) -> *const u8;
+    pub(crate) fn hs_msg_first_kvec(msg: *const bindings::msghdr) -> *const bindings::kvec;
 
     pub(crate) fn hs_trace_submit(
         net: *const bindings::net,

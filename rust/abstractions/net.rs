@@ -2,21 +2,27 @@
 
 //! Network namespaces and per-namespace data.
 //!
+//! The 7.3 `kernel` crate has neither a namespace type nor per-namespace operations
+//! (`register_pernet_subsys`); upstream versions would belong in `kernel::net`.
+//!
 //! C header: [`include/net/net_namespace.h`](srctree/include/net/net_namespace.h)
 
-use crate::glue;
+use super::helpers;
 use core::{
     ffi::c_void,
-    marker::PhantomData,
-    sync::atomic::{
-        AtomicPtr,
-        Ordering, //
-    },
+    marker::PhantomData, //
 };
 use kernel::{
     bindings,
     prelude::*,
     sync::{
+        atomic::{
+            Acquire,
+            Atomic,
+            Full,
+            Relaxed,
+            Release, //
+        },
         rcu,
         Arc, //
     },
@@ -41,6 +47,7 @@ impl Net {
     }
 
     /// The initial namespace.
+    #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
     pub(crate) fn init_net() -> &'static Net {
         // SAFETY: `init_net` is never freed.
         unsafe { Net::from_raw(&raw mut bindings::init_net) }
@@ -72,7 +79,7 @@ pub(crate) trait PernetData: Send + Sync + Sized + 'static {
 /// section has therefore taken its own reference before the block's is released.
 #[repr(C)]
 struct Slot {
-    live: AtomicPtr<c_void>,
+    live: Atomic<*mut c_void>,
     owned: *mut c_void,
 }
 
@@ -80,13 +87,17 @@ struct Slot {
 ///
 /// # Invariants
 ///
+/// `registered` is true from the start of [`Pernet::register`] until the registration is dropped
+/// (or the registration failed), so the operations are registered at most once at a time.
 /// While registered, the generic slot `id` of every namespace is null (not set up yet) or a
 /// [`Slot`] whose `owned` is null or a pointer obtained from [`Arc::into_raw`] for a `T`, owned
 /// by the slot, and whose `live` is null or equal to `owned`. `owned` is released only in `exit`,
 /// which the core calls an RCU grace period after `pre_exit` cleared `live`.
 pub(crate) struct Pernet<T: PernetData> {
     ops: Opaque<bindings::pernet_operations>,
-    id: Opaque<u32>,
+    /// Written by the namespace core at registration (through `ops.id`), read by lookups.
+    id: Atomic<u32>,
+    registered: Atomic<bool>,
     _p: PhantomData<T>,
 }
 
@@ -99,29 +110,35 @@ impl<T: PernetData> Pernet<T> {
     pub(crate) const fn new() -> Self {
         Self {
             ops: Opaque::new(pin_init::zeroed()),
-            id: Opaque::new(0),
+            id: Atomic::new(0),
+            registered: Atomic::new(false),
             _p: PhantomData,
         }
     }
 
     /// Registers the operations: `T::init` runs for every existing namespace now and for every
     /// new one later.
+    /// Fails with `EBUSY` if the operations are registered already.
     pub(crate) fn register(&'static self) -> Result<PernetRegistration<T>> {
+        if self.registered.cmpxchg(false, true, Acquire).is_err() {
+            return Err(EBUSY);
+        }
         let ops = self.ops.get();
-        // SAFETY: Not registered yet, so nobody else accesses `ops`.
+        // SAFETY: Not registered (we just claimed the registration), so nobody else accesses
+        // `ops`.
         unsafe {
             (*ops).init = Some(Self::init_trampoline);
             (*ops).pre_exit = Some(Self::pre_exit_trampoline);
             (*ops).exit = Some(Self::exit_trampoline);
-            (*ops).id = self.id.get();
+            (*ops).id = self.id.as_ptr();
             (*ops).size = core::mem::size_of::<Slot>();
         }
         // SAFETY: `ops` is static and fully initialised.
         let ret = unsafe { bindings::register_pernet_subsys(ops) };
         if ret != 0 {
             // The core gave the id back; do not look up slots with it.
-            // SAFETY: Registration failed, so no namespace can reach the slot id.
-            unsafe { core::ptr::write_volatile(self.id.get(), 0) };
+            self.id.store(0, Relaxed);
+            self.registered.store(false, Release);
             return Err(Error::from_errno(ret));
         }
         // INVARIANT: Registered; the trampolines keep the slot invariant.
@@ -129,13 +146,13 @@ impl<T: PernetData> Pernet<T> {
     }
 
     fn slot(&self, net: &Net) -> Option<*mut Slot> {
-        // SAFETY: The id is written once by the core before any namespace init runs.
-        let id = unsafe { core::ptr::read_volatile(self.id.get()) };
+        // The core writes the id once, before any namespace init runs.
+        let id = self.id.load(Acquire);
         if id == 0 {
             return None;
         }
         // SAFETY: `id` is a registered generic slot and `net` is alive.
-        let slot = unsafe { glue::hs_net_generic(net.as_ptr(), id) }.cast::<Slot>();
+        let slot = unsafe { helpers::hs_net_generic(net.as_ptr(), id) }.cast::<Slot>();
         // A namespace whose setup has not reached us yet has no block.
         (!slot.is_null()).then_some(slot)
     }
@@ -146,7 +163,7 @@ impl<T: PernetData> Pernet<T> {
         let slot = self.slot(net)?;
         let _rcu = rcu::read_lock();
         // SAFETY: The block is valid while the namespace lives.
-        let ptr = unsafe { (*slot).live.load(Ordering::Acquire) }.cast::<T>();
+        let ptr = unsafe { (*slot).live.load(Acquire) }.cast::<T>();
         if ptr.is_null() {
             return None;
         }
@@ -173,7 +190,7 @@ impl<T: PernetData> Pernet<T> {
                 // SAFETY: The block is valid and ours; nobody reads it before init returns.
                 unsafe {
                     (*slot).owned = ptr;
-                    (*slot).live.store(ptr, Ordering::Release);
+                    (*slot).live.store(ptr, Release);
                 }
                 0
             }
@@ -191,7 +208,7 @@ impl<T: PernetData> Pernet<T> {
         if let Some(slot) = T::pernet().slot(net) {
             // INVARIANT: `live` becomes null; `owned` stays until `exit`.
             // SAFETY: The block is valid and ours.
-            unsafe { (*slot).live.store(core::ptr::null_mut(), Ordering::Release) };
+            unsafe { (*slot).live.store(core::ptr::null_mut(), Release) };
         }
     }
 
@@ -208,7 +225,7 @@ impl<T: PernetData> Pernet<T> {
         // SAFETY: The block is valid and ours.
         let (was_live, ptr) = unsafe {
             (
-                (*slot).live.swap(core::ptr::null_mut(), Ordering::AcqRel),
+                (*slot).live.xchg(core::ptr::null_mut(), Full),
                 core::ptr::replace(&raw mut (*slot).owned, core::ptr::null_mut()),
             )
         };
@@ -241,7 +258,8 @@ impl<T: PernetData> Drop for PernetRegistration<T> {
     fn drop(&mut self) {
         // SAFETY: Registered by the type invariant. This runs `exit` for every namespace.
         unsafe { bindings::unregister_pernet_subsys(self.pernet.ops.get()) };
-        // SAFETY: No namespace can reach the slot id any more.
-        unsafe { core::ptr::write_volatile(self.pernet.id.get(), 0) };
+        // No namespace can reach the slot id any more.
+        self.pernet.id.store(0, Relaxed);
+        self.pernet.registered.store(false, Release);
     }
 }

@@ -3,15 +3,19 @@
 //! Generic netlink families with `do` operations, strict policies, replies and per-namespace
 //! multicast.
 //!
-//! `kernel::net::netlink` only covers multicast-only families; this module adds what a family
-//! with operations needs: [`Policy`] entries, [`SplitOp`]s dispatching to a [`DoHandler`], a
-//! [`Family`] that owns them, the request side ([`Info`], [`Attr`]) and the message side
-//! ([`Message`]).
+//! An extension of the 7.3 `kernel::net::netlink`, which covers multicast-only families in the
+//! initial namespace: it reuses that module's [`MulticastGroup`] and keeps its names
+//! ([`Family::const_new`], [`Family::register`], [`Registration`], [`GenlMsg`] with
+//! `put_u32`/`put_string`/`multicast`) for what it adds: [`Policy`] entries, [`SplitOp`]s
+//! dispatching to a [`DoHandler`], the request side ([`Info`], [`Attr`]), replies, nests and
+//! multicast to one namespace. Upstream, these would be new methods and types of that module
+//! (its `Family` would take the operations, its `GenlMsg` would gain `reply` and
+//! `multicast_netns`).
 //!
 //! C header: [`include/net/genetlink.h`](srctree/include/net/genetlink.h)
 
-use crate::{
-    glue,
+use super::{
+    helpers,
     net::Net, //
 };
 use core::{
@@ -40,6 +44,7 @@ impl Gfp {
     /// `GFP_KERNEL`.
     pub(crate) const KERNEL: Gfp = Gfp(bindings::GFP_KERNEL);
     /// `GFP_ATOMIC`.
+    #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
     pub(crate) const ATOMIC: Gfp = Gfp(bindings::GFP_ATOMIC);
 
     /// The closest Rust allocation flags that never do more than `self` allows.
@@ -103,22 +108,20 @@ impl Policy {
         Self::with(bindings::NLA_S32, 0, 0)
     }
 
-    /// A NUL-terminated string attribute.
-    pub(crate) const fn string() -> Self {
-        Self::with(bindings::NLA_NUL_STRING, 0, 0)
-    }
-
     /// The netlink attribute type of this entry.
+    #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
     pub(crate) fn nla_type(&self) -> u8 {
         self.0.type_
     }
 
     /// The validation kind of this entry.
+    #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
     pub(crate) fn validation(&self) -> u8 {
         self.0.validation_type
     }
 
     /// The upper bound checked by the netlink core, if any.
+    #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
     pub(crate) fn max(&self) -> Option<i16> {
         if u32::from(self.0.validation_type) == bindings::nla_policy_validation_NLA_VALIDATE_MAX {
             // SAFETY: `with` always initialises the `min`/`max` member of the union.
@@ -177,16 +180,19 @@ impl SplitOp {
     }
 
     /// The command number.
+    #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
     pub(crate) fn cmd(&self) -> u8 {
         self.0.cmd
     }
 
     /// The `GENL_*` flags of the operation.
+    #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
     pub(crate) fn flags(&self) -> u8 {
         self.0.flags
     }
 
     /// The highest attribute of the policy.
+    #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
     pub(crate) fn maxattr(&self) -> u32 {
         self.0.maxattr
     }
@@ -285,17 +291,21 @@ impl Family {
         Ok(Registration { family: self })
     }
 
-    /// Whether anyone in `net` listens to multicast group `group`.
-    pub(crate) fn has_listeners(&self, net: &Net, group: u32) -> bool {
+    /// Whether anyone in `net` listens to multicast group `group` (the kernel's
+    /// `Family::has_listeners` asks about the initial namespace only).
+    pub(crate) fn has_listeners_netns(&self, net: &Net, group: u32) -> bool {
         // SAFETY: The family and the namespace are valid.
         unsafe { bindings::genl_has_listeners(self.as_raw(), net.as_ptr(), group) != 0 }
     }
 
     /// Whether the netlink flags of this family are `netnsok` and `parallel_ops`.
+    #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
     pub(crate) fn netnsok_parallel(&self) -> (bool, bool) {
-        // SAFETY: Reading the bitfield of a valid family.
-        let fam = unsafe { &*self.as_raw() };
-        (fam.netnsok() != 0, fam.parallel_ops() != 0)
+        // SAFETY: The family is valid; only the flag byte, which the core never writes, is read
+        // (no reference to the family is formed).
+        let bits = unsafe { (&raw const (*self.as_raw())._bitfield_1).read() };
+        let bits = bits.get(0, 8) as u8;
+        (bits & 1 != 0, bits & 2 != 0)
     }
 }
 
@@ -327,6 +337,11 @@ pub(crate) struct Info<'a> {
     _p: PhantomData<&'a bindings::genl_info>,
 }
 
+/// `NLMSG_ALIGN`.
+const fn nlmsg_align(len: usize) -> usize {
+    (len + 3) & !3
+}
+
 impl<'a> Info<'a> {
     fn raw(&self) -> &'a bindings::genl_info {
         // SAFETY: Valid for `'a` by the type invariants.
@@ -340,27 +355,42 @@ impl<'a> Info<'a> {
         }
         // SAFETY: `attrs` has `maxattr + 1` entries by the type invariants.
         let nla = unsafe { *self.raw().attrs.add(usize::from(attrtype)) };
-        // INVARIANT: The core validated the attribute; it lives as long as the request.
-        NonNull::new(nla).map(|nla| Attr {
-            nla: nla.as_ptr().cast_const(),
-            _p: PhantomData,
-        })
+        if nla.is_null() {
+            return None;
+        }
+        // SAFETY: The core validated the attribute inside the request, which lives for `'a`:
+        // its header and `nla_len` bytes in all are readable.
+        let bytes = unsafe {
+            let len = usize::from((*nla).nla_len);
+            core::slice::from_raw_parts(nla.cast::<u8>(), len)
+        };
+        Attrs::new(bytes).next()
     }
 
     /// Every attribute of type `attrtype` in the message, in message order (for multi-attrs).
-    pub(crate) fn attrs_of_type(&self, attrtype: u16) -> AttrIter<'a> {
-        AttrIter {
-            info: self.info,
-            prev: core::ptr::null(),
-            attrtype,
-            _p: PhantomData,
-        }
+    pub(crate) fn attrs_of_type(&self, attrtype: u16) -> impl Iterator<Item = Attr<'a>> {
+        self.attr_bytes().filter(move |a| a.attrtype == attrtype)
+    }
+
+    /// The top-level attributes of the message.
+    fn attr_bytes(&self) -> Attrs<'a> {
+        let hdrlen = nlmsg_align(core::mem::size_of::<bindings::nlmsghdr>())
+            + nlmsg_align(core::mem::size_of::<bindings::genlmsghdr>());
+        let nlh = self.raw().nlhdr;
+        // SAFETY: The core checked that the message is `nlmsg_len` bytes long, at least the two
+        // headers, before dispatching to the operation; it lives for `'a`.
+        let bytes = unsafe {
+            let len = (*nlh).nlmsg_len as usize;
+            let all = core::slice::from_raw_parts(nlh.cast::<u8>(), len);
+            all.get(hdrlen..).unwrap_or(&[])
+        };
+        Attrs::new(bytes)
     }
 
     /// The namespace of the requesting socket.
     pub(crate) fn net(&self) -> &'a Net {
         // SAFETY: The request holds its socket, so the namespace lives as long as `'a`.
-        unsafe { Net::from_raw(glue::hs_genl_info_net(self.info.as_ptr())) }
+        unsafe { Net::from_raw(helpers::hs_genl_info_net(self.info.as_ptr())) }
     }
 
     /// The command of the request.
@@ -374,72 +404,64 @@ impl<'a> Info<'a> {
     }
 }
 
-/// One attribute of a request.
-///
-/// # Invariants
-///
-/// `nla` is a validated attribute that lives for `'a`.
+/// One netlink attribute: its type (without the nested and byte-order flags) and payload.
 #[derive(Clone, Copy)]
 pub(crate) struct Attr<'a> {
-    nla: *const bindings::nlattr,
-    _p: PhantomData<&'a bindings::nlattr>,
+    /// The attribute type.
+    pub(crate) attrtype: u16,
+    /// The payload.
+    pub(crate) payload: &'a [u8],
 }
 
-impl Attr<'_> {
+impl<'a> Attr<'a> {
     /// The value as `u32`, or `EINVAL` if the payload is too short.
     pub(crate) fn get_u32(&self) -> Result<u32> {
-        // SAFETY: `nla` is valid by the type invariants.
-        if unsafe { glue::hs_nla_len(self.nla) } < 4 {
-            return Err(EINVAL);
-        }
-        // SAFETY: `nla` is valid and has at least four bytes of payload.
-        Ok(unsafe { glue::hs_nla_get_u32(self.nla) })
+        let bytes = self.payload.first_chunk::<4>().ok_or(EINVAL)?;
+        Ok(u32::from_ne_bytes(*bytes))
     }
 
     /// The value as `s32`, or `EINVAL` if the payload is too short.
     pub(crate) fn get_s32(&self) -> Result<i32> {
-        // SAFETY: `nla` is valid by the type invariants.
-        if unsafe { glue::hs_nla_len(self.nla) } < 4 {
-            return Err(EINVAL);
-        }
-        // SAFETY: `nla` is valid and has at least four bytes of payload.
-        Ok(unsafe { glue::hs_nla_get_s32(self.nla) })
+        let bytes = self.payload.first_chunk::<4>().ok_or(EINVAL)?;
+        Ok(i32::from_ne_bytes(*bytes))
+    }
+
+    /// The attributes nested in this one.
+    #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
+    pub(crate) fn nested(&self) -> Attrs<'a> {
+        Attrs::new(self.payload)
     }
 }
 
-/// Iterator over the attributes of one type in a request.
-///
-/// # Invariants
-///
-/// `info` is valid for `'a`; `prev` is null or an attribute of its message.
-pub(crate) struct AttrIter<'a> {
-    info: NonNull<bindings::genl_info>,
-    prev: *const bindings::nlattr,
-    attrtype: u16,
-    _p: PhantomData<&'a bindings::genl_info>,
+/// An iterator over the netlink attributes in a byte buffer; it stops at the first malformed
+/// one, as `nla_for_each_attr` does.
+pub(crate) struct Attrs<'a> {
+    rest: &'a [u8],
 }
 
-impl<'a> Iterator for AttrIter<'a> {
+impl<'a> Attrs<'a> {
+    /// The attributes in `bytes`.
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Attrs { rest: bytes }
+    }
+}
+
+impl<'a> Iterator for Attrs<'a> {
     type Item = Attr<'a>;
 
     fn next(&mut self) -> Option<Attr<'a>> {
-        // SAFETY: `info` is valid and `prev` is null or inside its message.
-        let nla = unsafe {
-            glue::hs_genl_info_next_attr(self.info.as_ptr(), self.prev, c_int::from(self.attrtype))
-        };
-        if nla.is_null() {
-            return None;
-        }
-        self.prev = nla;
-        // INVARIANT: `nla` is inside the validated request.
-        Some(Attr {
-            nla,
-            _p: PhantomData,
-        })
+        const HDR: usize = core::mem::size_of::<bindings::nlattr>();
+        let hdr = self.rest.first_chunk::<HDR>()?;
+        let len = usize::from(u16::from_ne_bytes([hdr[0], hdr[1]]));
+        let attrtype = u16::from_ne_bytes([hdr[2], hdr[3]]) & (bindings::NLA_TYPE_MASK as u16);
+        let payload = self.rest.get(HDR..len)?;
+        self.rest = self.rest.get(nlmsg_align(len)..).unwrap_or(&[]);
+        Some(Attr { attrtype, payload })
     }
 }
 
-/// A generic netlink message under construction, with its header written.
+/// A generic netlink message under construction, with its header written (the kernel's
+/// `GenlMsg`, with replies, nests and multicast to a namespace).
 ///
 /// Dropping it frees the buffer, so a message whose construction failed cannot leak.
 ///
@@ -447,12 +469,12 @@ impl<'a> Iterator for AttrIter<'a> {
 ///
 /// `skb` is an owned `sk_buff`; `hdr` is what `genlmsg_put` returned for it (the payload right
 /// after the generic netlink header).
-pub(crate) struct Message {
+pub(crate) struct GenlMsg {
     skb: NonNull<bindings::sk_buff>,
     hdr: NonNull<c_void>,
 }
 
-impl Message {
+impl GenlMsg {
     fn new(family: &'static Family, portid: u32, seq: u32, cmd: u8, gfp: Gfp) -> Result<Self> {
         // SAFETY: Any size and flags are valid inputs.
         let skb = unsafe { bindings::genlmsg_new(bindings::GENLMSG_DEFAULT_SIZE, gfp.0) };
@@ -462,7 +484,7 @@ impl Message {
             unsafe { bindings::genlmsg_put(skb.as_ptr(), portid, seq, family.as_raw(), 0, cmd) };
         match NonNull::new(hdr) {
             // INVARIANT: We own `skb` and `hdr` is its header.
-            Some(hdr) => Ok(Message { skb, hdr }),
+            Some(hdr) => Ok(GenlMsg { skb, hdr }),
             None => {
                 // SAFETY: We own `skb` and nobody else saw it.
                 unsafe { bindings::nlmsg_free(skb.as_ptr()) };
@@ -522,19 +544,19 @@ impl Message {
         fill: impl FnOnce(&mut Self) -> Result,
     ) -> Result {
         // SAFETY: `skb` is owned.
-        let start = unsafe { glue::hs_nla_nest_start(self.skb.as_ptr(), c_int::from(attrtype)) };
+        let start = unsafe { helpers::hs_nla_nest_start(self.skb.as_ptr(), c_int::from(attrtype)) };
         if start.is_null() {
             return Err(EMSGSIZE);
         }
         match fill(self) {
             Ok(()) => {
                 // SAFETY: `start` was returned by `nla_nest_start` on this buffer.
-                unsafe { glue::hs_nla_nest_end(self.skb.as_ptr(), start) };
+                unsafe { helpers::hs_nla_nest_end(self.skb.as_ptr(), start) };
                 Ok(())
             }
             Err(e) => {
                 // SAFETY: `start` was returned by `nla_nest_start` on this buffer.
-                unsafe { glue::hs_nla_nest_cancel(self.skb.as_ptr(), start) };
+                unsafe { helpers::hs_nla_nest_cancel(self.skb.as_ptr(), start) };
                 Err(e)
             }
         }
@@ -552,11 +574,11 @@ impl Message {
     pub(crate) fn reply(self, info: &Info<'_>) -> Result {
         let skb = self.finish();
         // SAFETY: `genlmsg_reply` consumes the buffer whatever it returns; `info` is valid.
-        to_result(unsafe { glue::hs_genlmsg_reply(skb.as_ptr(), info.as_ptr()) })
+        to_result(unsafe { helpers::hs_genlmsg_reply(skb.as_ptr(), info.as_ptr()) })
     }
 
     /// Multicasts the message to `group` of `family` in `net`.
-    pub(crate) fn multicast(
+    pub(crate) fn multicast_netns(
         self,
         family: &'static Family,
         net: &Net,
@@ -566,7 +588,7 @@ impl Message {
         let skb = self.finish();
         // SAFETY: The call consumes the buffer whatever it returns; family and net are valid.
         to_result(unsafe {
-            glue::hs_genlmsg_multicast_netns(
+            helpers::hs_genlmsg_multicast_netns(
                 family.as_raw(),
                 net.as_ptr(),
                 skb.as_ptr(),
@@ -576,96 +598,25 @@ impl Message {
         })
     }
 
-    /// The attributes written so far, after the generic netlink header (for tests).
-    pub(crate) fn attrs(&self) -> MessageAttrs<'_> {
+    /// The attributes written so far, after the generic netlink header.
+    #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
+    pub(crate) fn attrs(&self) -> Attrs<'_> {
         // SAFETY: `genlmsg_put` returned `hdr` pointing right after the generic netlink header
-        // inside the linear buffer, and the attributes follow up to the buffer's tail.
-        let (start, end) = unsafe {
+        // inside the linear buffer, and the attributes follow up to the buffer's tail; the
+        // buffer is not written while `self` is borrowed.
+        let bytes = unsafe {
             let skb = self.skb.as_ptr();
             let start = self.hdr.as_ptr().cast::<u8>().cast_const();
-            let end = (*skb).data.add((*skb).len as usize);
-            (start, end)
+            let end = (*skb).data.add((*skb).len as usize).cast_const();
+            core::slice::from_raw_parts(start, end.offset_from(start) as usize)
         };
-        MessageAttrs {
-            cur: start,
-            end,
-            _p: PhantomData,
-        }
+        Attrs::new(bytes)
     }
 }
 
-impl Drop for Message {
+impl Drop for GenlMsg {
     fn drop(&mut self) {
         // SAFETY: We own `skb` by the type invariants.
         unsafe { bindings::nlmsg_free(self.skb.as_ptr()) };
-    }
-}
-
-/// A top-level attribute read back from a [`Message`] (for tests).
-pub(crate) struct RawAttr<'a> {
-    /// Attribute type (without flags).
-    pub(crate) attrtype: u16,
-    /// Payload.
-    pub(crate) payload: &'a [u8],
-}
-
-impl RawAttr<'_> {
-    /// The payload as `u32`.
-    pub(crate) fn u32(&self) -> Option<u32> {
-        Some(u32::from_ne_bytes(self.payload.get(..4)?.try_into().ok()?))
-    }
-
-    /// The payload as `s32`.
-    pub(crate) fn s32(&self) -> Option<i32> {
-        Some(i32::from_ne_bytes(self.payload.get(..4)?.try_into().ok()?))
-    }
-
-    /// The nested attributes of this attribute.
-    pub(crate) fn nested(&self) -> MessageAttrs<'_> {
-        let range = self.payload.as_ptr_range();
-        MessageAttrs {
-            cur: range.start,
-            end: range.end,
-            _p: PhantomData,
-        }
-    }
-}
-
-/// Iterator over attributes in a byte range of a message (for tests).
-///
-/// # Invariants
-///
-/// `cur..end` is readable for `'a`.
-pub(crate) struct MessageAttrs<'a> {
-    cur: *const u8,
-    end: *const u8,
-    _p: PhantomData<&'a [u8]>,
-}
-
-impl<'a> Iterator for MessageAttrs<'a> {
-    type Item = RawAttr<'a>;
-
-    fn next(&mut self) -> Option<RawAttr<'a>> {
-        const HDR: usize = core::mem::size_of::<bindings::nlattr>();
-        let rem = (self.end as usize).checked_sub(self.cur as usize)?;
-        if rem < HDR {
-            return None;
-        }
-        // SAFETY: At least `HDR` readable bytes remain; `nlattr` has no alignment beyond 2 and
-        // netlink aligns attributes to 4.
-        let nla = unsafe { &*self.cur.cast::<bindings::nlattr>() };
-        let len = usize::from(nla.nla_len);
-        if len < HDR || len > rem {
-            return None;
-        }
-        // SAFETY: `HDR..len` is inside the readable range.
-        let payload = unsafe { core::slice::from_raw_parts(self.cur.add(HDR), len - HDR) };
-        let step = (len + 3) & !3;
-        // SAFETY: Moving at most to `end` (clamped below).
-        self.cur = unsafe { self.cur.add(step.min(rem)) };
-        Some(RawAttr {
-            attrtype: nla.nla_type & (bindings::NLA_TYPE_MASK as u16),
-            payload,
-        })
     }
 }

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The module's tracepoints, declared in `include/handshake_trace.h` and fired through the C
+//! wrappers of `rust/helpers/trace.c`.
+//!
+//! The 7.3 `kernel` crate has `declare_trace!` for tracepoints declared in the kernel's own
+//! headers (`rust/bindings`); an out-of-tree module cannot add to those, so each event here is
+//! a safe function over one C wrapper. The events record addresses and the namespace's inode
+//! number only: nothing they are given is dereferenced but the namespace.
+
+use super::{
+    helpers,
+    net::Net,
+    socket::SockKey, //
+};
+use core::ffi::c_void;
+
+/// The address of a request, recorded by the events to tell requests apart (as the C service
+/// records its request pointers). Never dereferenced.
+#[derive(Clone, Copy)]
+pub(crate) struct ReqId(pub(crate) *const c_void);
+
+impl ReqId {
+    /// No request (an event about a socket without one).
+    pub(crate) const NONE: ReqId = ReqId(core::ptr::null());
+}
+
+fn sk_ptr(sk: Option<SockKey>) -> *const kernel::bindings::sock {
+    sk.map_or(core::ptr::null(), SockKey::as_ptr)
+}
+
+macro_rules! req_events {
+    ($($(#[$m:meta])* $name:ident => $c:ident;)*) => {$(
+        $(#[$m])*
+        pub(crate) fn $name(net: &Net, req: ReqId, sk: Option<SockKey>) {
+            // SAFETY: `net` is alive; the other pointers are recorded, not dereferenced.
+            unsafe { helpers::$c(net.as_ptr(), req.0, sk_ptr(sk)) }
+        }
+    )*};
+}
+
+macro_rules! req_val_events {
+    ($($(#[$m:meta])* $name:ident => $c:ident;)*) => {$(
+        $(#[$m])*
+        pub(crate) fn $name(net: &Net, req: ReqId, sk: Option<SockKey>, val: i32) {
+            // SAFETY: `net` is alive; the other pointers are recorded, not dereferenced.
+            unsafe { helpers::$c(net.as_ptr(), req.0, sk_ptr(sk), val) }
+        }
+    )*};
+}
+
+req_events! {
+    /// `handshake_submit`.
+    handshake_submit => hs_trace_submit;
+    /// `handshake_cancel`.
+    handshake_cancel => hs_trace_cancel;
+    /// `handshake_cancel_none`.
+    handshake_cancel_none => hs_trace_cancel_none;
+    /// `handshake_cancel_busy`.
+    handshake_cancel_busy => hs_trace_cancel_busy;
+    /// `handshake_destruct`.
+    handshake_destruct => hs_trace_destruct;
+}
+
+req_val_events! {
+    /// `handshake_submit_err`.
+    handshake_submit_err => hs_trace_submit_err;
+    /// `handshake_complete`.
+    handshake_complete => hs_trace_complete;
+    /// `handshake_notify_err`.
+    handshake_notify_err => hs_trace_notify_err;
+    /// `handshake_cmd_accept`.
+    handshake_cmd_accept => hs_trace_cmd_accept;
+    /// `handshake_cmd_accept_err`.
+    handshake_cmd_accept_err => hs_trace_cmd_accept_err;
+    /// `handshake_cmd_done`.
+    handshake_cmd_done => hs_trace_cmd_done;
+    /// `handshake_cmd_done_err`.
+    handshake_cmd_done_err => hs_trace_cmd_done_err;
+}
+
+/// `tls_contenttype`.
+pub(crate) fn tls_contenttype(sk: Option<SockKey>, record_type: u8) {
+    // SAFETY: The address is recorded, not dereferenced.
+    unsafe { helpers::hs_trace_tls_contenttype(sk_ptr(sk), record_type) }
+}
+
+/// `tls_alert_send`.
+pub(crate) fn tls_alert_send(sk: Option<SockKey>, level: u8, desc: u8) {
+    // SAFETY: The address is recorded, not dereferenced.
+    unsafe { helpers::hs_trace_tls_alert_send(sk_ptr(sk), level, desc) }
+}
+
+/// `tls_alert_recv`.
+pub(crate) fn tls_alert_recv(sk: Option<SockKey>, level: u8, desc: u8) {
+    // SAFETY: The address is recorded, not dereferenced.
+    unsafe { helpers::hs_trace_tls_alert_recv(sk_ptr(sk), level, desc) }
+}

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `handshake_genl`: the family's tables and the default limit.
+
+use super::*;
+use crate::{
+    genl_tables::{
+        self as tables,
+        attr_accept,
+        cmd, //
+    },
+    netlink::{
+        self,
+        FAMILY, //
+    },
+};
+
+#[kunit_tests(handshake_genl)]
+mod genl_tables_test {
+    use super::*;
+
+    #[test]
+    fn ops_are_admin_do_with_policies() {
+        let ops = netlink::ops();
+        assert_eq!(ops[0].cmd(), cmd::ACCEPT);
+        assert_eq!(ops[1].cmd(), cmd::DONE);
+        let want = (bindings::GENL_ADMIN_PERM | bindings::GENL_CMD_CAP_DO) as u8;
+        // Known bug 17: DONE needs CAP_NET_ADMIN like ACCEPT.
+        assert_eq!(ops[0].flags(), want);
+        assert_eq!(ops[1].flags(), want);
+        assert_eq!(ops[0].maxattr(), u32::from(attr_accept::HANDLER_CLASS));
+        assert_eq!(ops[1].maxattr(), u32::from(tables::attr_done::REMOTE_AUTH));
+    }
+
+    #[test]
+    fn policies_match_spec() {
+        let acc = &tables::ACCEPT_POLICY;
+        assert_eq!(u32::from(acc[2].nla_type()), bindings::NLA_U32);
+        assert_eq!(acc[2].max(), Some(2));
+        assert_eq!(u32::from(acc[1].nla_type()), bindings::NLA_UNSPEC);
+        let done = &tables::DONE_POLICY;
+        assert_eq!(u32::from(done[1].nla_type()), bindings::NLA_U32);
+        assert_eq!(done[1].max(), Some(4095));
+        assert_eq!(u32::from(done[2].nla_type()), bindings::NLA_S32);
+        assert_eq!(done[2].max(), None);
+        assert_eq!(u32::from(done[3].nla_type()), bindings::NLA_U32);
+        assert_eq!(
+            u32::from(done[1].validation()),
+            bindings::nla_policy_validation_NLA_VALIDATE_MAX
+        );
+    }
+
+    #[test]
+    fn family_flags_and_groups() {
+        assert_eq!(FAMILY.netnsok_parallel(), (true, true));
+        assert_eq!(tables::mcgrp::NONE, 0);
+        assert_eq!(tables::mcgrp::TLSHD, tables::handler_class::TLSHD);
+        // SAFETY: The family is registered; reading its fixed fields.
+        let fam = unsafe { &*FAMILY.as_raw() };
+        assert_eq!(fam.version, 1);
+        assert_eq!(fam.n_mcgrps, 2);
+        assert_eq!(fam.n_split_ops, 2);
+        // SAFETY: The family's groups point at the static table.
+        let groups = unsafe { core::slice::from_raw_parts(fam.mcgrps, 2) };
+        for (group, want) in groups.iter().zip(tables::MCGRP_NAMES) {
+            // SAFETY: Group names are NUL-terminated.
+            let name = unsafe { CStr::from_char_ptr(group.name.as_ptr()) };
+            assert_eq!(name, want);
+        }
+        assert_eq!(tables::MCGRP_NAMES[0], c"none");
+        assert_eq!(tables::MCGRP_NAMES[1], c"tlshd");
+    }
+
+    #[test]
+    fn pending_limit_formula() {
+        let max = request::default_pending_max();
+        assert!((3..=50).contains(&max));
+        let mut si = bindings::sysinfo::default();
+        // SAFETY: `si` is a valid out parameter.
+        unsafe { bindings::si_meminfo(&mut si) };
+        let expect = (si.totalram as u64 / (25 * u64::from(si.mem_unit))).clamp(3, 50) as usize;
+        assert_eq!(max, expect);
+        let hn = test_hn(max);
+        let q = hn.queue().lock();
+        assert_eq!(q.max(), max);
+        assert_eq!(q.pending(), 0);
+    }
+}
