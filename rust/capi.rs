@@ -165,77 +165,39 @@ unsafe fn hello_c(args: *const TlsHandshakeArgs, kind: Hello, flags: bindings::g
     })
 }
 
-/// Requests an anonymous client handshake.
-///
-/// # Safety
-///
-/// As for every hello of `include/net/handshake.h`: `args` must be null or valid for reads,
-/// with `ta_peername` null or a NUL-terminated string and `ta_sock` null or a socket the caller
-/// holds (with its file) for the call; `ta_done` must be callable once with `ta_data` from any
-/// context.
-#[no_mangle]
-pub(crate) unsafe extern "C" fn tls_client_hello_anon(
-    args: *const TlsHandshakeArgs,
-    flags: bindings::gfp_t,
-) -> c_int {
-    // SAFETY: Forwarded contract.
-    unsafe { hello_c(args, Hello::ClientAnon, flags) }
+/// Defines the exported hello functions, one per kind of handshake.
+macro_rules! hellos {
+    ($($(#[$doc:meta])* $name:ident => $kind:ident;)*) => {$(
+        $(#[$doc])*
+        ///
+        /// # Safety
+        ///
+        /// As for every hello of `include/net/handshake.h`: `args` must be null or valid for
+        /// reads, with `ta_peername` null or a NUL-terminated string and `ta_sock` null or a
+        /// socket the caller holds (with its file) for the call; `ta_done` must be callable
+        /// once with `ta_data` from any context.
+        #[no_mangle]
+        pub(crate) unsafe extern "C" fn $name(
+            args: *const TlsHandshakeArgs,
+            flags: bindings::gfp_t,
+        ) -> c_int {
+            // SAFETY: Forwarded contract.
+            unsafe { hello_c(args, Hello::$kind, flags) }
+        }
+    )*};
 }
 
-/// Requests an X.509 client handshake.
-///
-/// # Safety
-///
-/// As for [`tls_client_hello_anon`].
-#[no_mangle]
-pub(crate) unsafe extern "C" fn tls_client_hello_x509(
-    args: *const TlsHandshakeArgs,
-    flags: bindings::gfp_t,
-) -> c_int {
-    // SAFETY: Forwarded contract.
-    unsafe { hello_c(args, Hello::ClientX509, flags) }
-}
-
-/// Requests a PSK client handshake (1 to 5 peer identities).
-///
-/// # Safety
-///
-/// As for [`tls_client_hello_anon`].
-#[no_mangle]
-pub(crate) unsafe extern "C" fn tls_client_hello_psk(
-    args: *const TlsHandshakeArgs,
-    flags: bindings::gfp_t,
-) -> c_int {
-    // SAFETY: Forwarded contract.
-    unsafe { hello_c(args, Hello::ClientPsk, flags) }
-}
-
-/// Requests an X.509 server handshake.
-///
-/// # Safety
-///
-/// As for [`tls_client_hello_anon`].
-#[no_mangle]
-pub(crate) unsafe extern "C" fn tls_server_hello_x509(
-    args: *const TlsHandshakeArgs,
-    flags: bindings::gfp_t,
-) -> c_int {
-    // SAFETY: Forwarded contract.
-    unsafe { hello_c(args, Hello::ServerX509, flags) }
-}
-
-/// Requests a PSK server handshake.
-///
-/// # Safety
-///
-/// As for [`tls_client_hello_anon`].
-#[no_mangle]
-pub(crate) unsafe extern "C" fn tls_server_hello_psk(
-    args: *const TlsHandshakeArgs,
-    flags: bindings::gfp_t,
-) -> c_int {
-    // SAFETY: Forwarded contract.
-    unsafe { hello_c(args, Hello::ServerPsk, flags) }
+hellos! {
+    /// Requests an anonymous client handshake.
+    tls_client_hello_anon => ClientAnon;
+    /// Requests an X.509 client handshake.
+    tls_client_hello_x509 => ClientX509;
+    /// Requests a PSK client handshake (1 to 5 peer identities).
+    tls_client_hello_psk => ClientPsk;
+    /// Requests an X.509 server handshake.
+    tls_server_hello_x509 => ServerX509;
+    /// Requests a PSK server handshake.
+    tls_server_hello_psk => ServerPsk;
 }
 
 /// Cancels the handshake of `sk`: true if it was not completed yet (its `ta_done` will not be

@@ -30,6 +30,7 @@ step "guest root"
 tiers=()
 
 module=
+kunit_module=
 if [ $flavour = test ] && [ -f "$TOP/Kbuild" ]; then
 	step "building handshake.ko"
 	# (not "make modules": the prerequisites were just checked)
@@ -37,6 +38,19 @@ if [ $flavour = test ] && [ -f "$TOP/Kbuild" ]; then
 	rc=$?
 	[ $rc = 0 ] && module=$TOP/handshake.ko
 	[ $rc = 0 ] || tail -30 "$results/module-build.log" >&2
+	# The same module with its KUnit suites, built from a copy of the
+	# sources so that the two builds do not share objects.
+	step "building handshake.ko with its KUnit suites"
+	ktree=$TOP/build/kunit-module
+	rm -rf "$ktree"
+	mkdir -p "$ktree"
+	(cd "$TOP" && git ls-files -co --exclude-standard | grep -v '^build/' |
+		cpio -pdm --quiet "$ktree")
+	make -C "$kdir" M="$ktree" "${KMAKE_FLAGS[@]}" CONFIG_HANDSHAKE_RS_KUNIT_TEST=y modules \
+		>"$results/kunit-module-build.log" 2>&1
+	rc=$?
+	[ $rc = 0 ] && kunit_module=$ktree/handshake.ko
+	[ $rc = 0 ] || tail -30 "$results/kunit-module-build.log" >&2
 fi
 
 # Tiers run two at a time (each guest is mostly one busy vCPU); the slowest
@@ -54,7 +68,7 @@ for name in "${order[@]}"; do
 	[ -z "${CHECK_TIERS:-}" ] || [[ " $CHECK_TIERS " == *" $name "* ]] || continue
 	while [ "$(jobs -rp | wc -l)" -ge "${CHECK_JOBS:-2}" ]; do wait -n; done
 	step "tier $name: started"
-	(KDIR=$kdir MODULE=$module FLAVOUR=$flavour RESULTS=$results \
+	(KDIR=$kdir MODULE=$module KUNIT_MODULE=$kunit_module FLAVOUR=$flavour RESULTS=$results \
 		bash "$t" > "$results/$name.log" 2>"$results/$name.err"
 	 echo $? > "$results/$name.rc"
 	 step "tier $name: $([ "$(cat "$results/$name.rc")" = 0 ] && echo passed || echo FAILED)") &

@@ -4,8 +4,9 @@
 //!
 //! Out-of-tree code cannot add to the kernel's generated bindings, so the few C wrappers the
 //! module needs are declared here, once, with the types of the kernel bindings. Each forwards to
-//! one static inline kernel function or macro (`rust/helpers/helpers.c`), or fires one of the
-//! module's tracepoints (`rust/helpers/trace.c`). Only the abstractions call them.
+//! one static inline kernel function or macro (`rust/helpers/helpers.c`); the tracepoint
+//! wrappers of `rust/helpers/trace.c` are declared with their events in `tracepoints.rs`. Only
+//! the abstractions call them.
 //!
 //! Like the kernel's own bindings, these declarations pass pointers to kernel structures whose
 //! Rust mirrors contain types the FFI lint cannot vouch for; only pointers cross the boundary.
@@ -63,75 +64,4 @@ extern "C" {
     pub(crate) fn hs_key_ref_put(key_ref: bindings::key_ref_t);
     pub(crate) fn hs_cmsg_data(cmsg: *const bindings::cmsghdr) -> *const u8;
     pub(crate) fn hs_msg_first_kvec(msg: *const bindings::msghdr) -> *const bindings::kvec;
-
-    pub(crate) fn hs_trace_submit(
-        net: *const bindings::net,
-        req: *const c_void,
-        sk: *const bindings::sock,
-    );
-    pub(crate) fn hs_trace_submit_err(
-        net: *const bindings::net,
-        req: *const c_void,
-        sk: *const bindings::sock,
-        err: c_int,
-    );
-    pub(crate) fn hs_trace_cancel(
-        net: *const bindings::net,
-        req: *const c_void,
-        sk: *const bindings::sock,
-    );
-    pub(crate) fn hs_trace_cancel_none(
-        net: *const bindings::net,
-        req: *const c_void,
-        sk: *const bindings::sock,
-    );
-    pub(crate) fn hs_trace_cancel_busy(
-        net: *const bindings::net,
-        req: *const c_void,
-        sk: *const bindings::sock,
-    );
-    pub(crate) fn hs_trace_destruct(
-        net: *const bindings::net,
-        req: *const c_void,
-        sk: *const bindings::sock,
-    );
-    pub(crate) fn hs_trace_complete(
-        net: *const bindings::net,
-        req: *const c_void,
-        sk: *const bindings::sock,
-        status: c_int,
-    );
-    pub(crate) fn hs_trace_notify_err(
-        net: *const bindings::net,
-        req: *const c_void,
-        sk: *const bindings::sock,
-        err: c_int,
-    );
-    pub(crate) fn hs_trace_cmd_accept(
-        net: *const bindings::net,
-        req: *const c_void,
-        sk: *const bindings::sock,
-        fd: c_int,
-    );
-    pub(crate) fn hs_trace_cmd_accept_err(
-        net: *const bindings::net,
-        req: *const c_void,
-        sk: *const bindings::sock,
-        err: c_int,
-    );
-    pub(crate) fn hs_trace_cmd_done(
-        net: *const bindings::net,
-        req: *const c_void,
-        sk: *const bindings::sock,
-        fd: c_int,
-    );
-    pub(crate) fn hs_trace_cmd_done_err(
-        net: *const bindings::net,
-        req: *const c_void,
-        sk: *const bindings::sock,
-        err: c_int,
-    );
-    pub(crate) fn hs_trace_tls_contenttype(sk: *const bindings::sock, record_type: u8);
-    pub(crate) fn hs_trace_tls_alert_send(sk: *const bindings::sock, level: u8, desc: u8);
-    pub(crate) fn hs_trace_tls_alert_recv(sk: *const bindings::sock, level: u8, desc: u8);
 }

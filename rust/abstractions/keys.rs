@@ -16,8 +16,10 @@ pub(crate) const KEY_SPEC_PROCESS_KEYRING: KeySerial = -2;
 
 #[cfg(CONFIG_KEYS)]
 mod imp {
-    use super::KeySerial;
-    use crate::abstractions::helpers;
+    use crate::abstractions::{
+        helpers,
+        keys::KeySerial, //
+    };
     use core::ptr::NonNull;
     use kernel::{
         bindings,

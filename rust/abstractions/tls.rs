@@ -49,7 +49,7 @@ pub(crate) fn send_record(sock: &Socket, record_type: u8, data: &[u8]) -> Result
         data: [0; core::mem::size_of::<kernel::ffi::c_long>()],
     };
     cmsg.data[0] = record_type;
-    let mut iov = bindings::kvec {
+    let iov = bindings::kvec {
         iov_base: data.as_ptr().cast_mut().cast(),
         iov_len: data.len(),
     };
@@ -65,7 +65,7 @@ pub(crate) fn send_record(sock: &Socket, record_type: u8, data: &[u8]) -> Result
         bindings::iov_iter_kvec(
             &mut msg.msg_iter,
             bindings::ITER_SOURCE,
-            &mut iov,
+            &iov,
             1,
             data.len(),
         )

@@ -9,11 +9,11 @@
 //! number only: nothing they are given is dereferenced but the namespace.
 
 use super::{
-    helpers,
     net::Net,
     socket::SockKey, //
 };
 use core::ffi::c_void;
+use kernel::bindings;
 
 /// The address of a request, recorded by the events to tell requests apart (as the C service
 /// records its request pointers). Never dereferenced.
@@ -25,28 +25,65 @@ impl ReqId {
     pub(crate) const NONE: ReqId = ReqId(core::ptr::null());
 }
 
-fn sk_ptr(sk: Option<SockKey>) -> *const kernel::bindings::sock {
+fn sk_ptr(sk: Option<SockKey>) -> *const bindings::sock {
     sk.map_or(core::ptr::null(), SockKey::as_ptr)
 }
 
+/// Declares the C wrappers of request events and a safe function for each.
 macro_rules! req_events {
-    ($($(#[$m:meta])* $name:ident => $c:ident;)*) => {$(
-        $(#[$m])*
-        pub(crate) fn $name(net: &Net, req: ReqId, sk: Option<SockKey>) {
-            // SAFETY: `net` is alive; the other pointers are recorded, not dereferenced.
-            unsafe { helpers::$c(net.as_ptr(), req.0, sk_ptr(sk)) }
+    ($($(#[$m:meta])* $name:ident => $c:ident;)*) => {
+        // Only pointers cross the boundary (see `helpers`).
+        #[allow(improper_ctypes)]
+        extern "C" {
+            $(fn $c(net: *const bindings::net, req: *const c_void, sk: *const bindings::sock);)*
         }
-    )*};
+        $(
+            $(#[$m])*
+            pub(crate) fn $name(net: &Net, req: ReqId, sk: Option<SockKey>) {
+                // SAFETY: `net` is alive; the other pointers are recorded, not dereferenced.
+                unsafe { $c(net.as_ptr(), req.0, sk_ptr(sk)) }
+            }
+        )*
+    };
 }
 
+/// Declares the C wrappers of request events with a value and a safe function for each.
 macro_rules! req_val_events {
-    ($($(#[$m:meta])* $name:ident => $c:ident;)*) => {$(
-        $(#[$m])*
-        pub(crate) fn $name(net: &Net, req: ReqId, sk: Option<SockKey>, val: i32) {
-            // SAFETY: `net` is alive; the other pointers are recorded, not dereferenced.
-            unsafe { helpers::$c(net.as_ptr(), req.0, sk_ptr(sk), val) }
+    ($($(#[$m:meta])* $name:ident => $c:ident;)*) => {
+        // Only pointers cross the boundary (see `helpers`).
+        #[allow(improper_ctypes)]
+        extern "C" {
+            $(fn $c(
+                net: *const bindings::net,
+                req: *const c_void,
+                sk: *const bindings::sock,
+                val: i32,
+            );)*
         }
-    )*};
+        $(
+            $(#[$m])*
+            pub(crate) fn $name(net: &Net, req: ReqId, sk: Option<SockKey>, val: i32) {
+                // SAFETY: `net` is alive; the other pointers are recorded, not dereferenced.
+                unsafe { $c(net.as_ptr(), req.0, sk_ptr(sk), val) }
+            }
+        )*
+    };
+}
+
+/// Declares the C wrappers of socket events with a byte or two.
+macro_rules! sk_events {
+    ($($(#[$m:meta])* $name:ident => $c:ident($($arg:ident),*);)*) => {
+        extern "C" {
+            $(fn $c(sk: *const bindings::sock $(, $arg: u8)*);)*
+        }
+        $(
+            $(#[$m])*
+            pub(crate) fn $name(sk: Option<SockKey> $(, $arg: u8)*) {
+                // SAFETY: The address is recorded, not dereferenced.
+                unsafe { $c(sk_ptr(sk) $(, $arg)*) }
+            }
+        )*
+    };
 }
 
 req_events! {
@@ -79,20 +116,11 @@ req_val_events! {
     handshake_cmd_done_err => hs_trace_cmd_done_err;
 }
 
-/// `tls_contenttype`.
-pub(crate) fn tls_contenttype(sk: Option<SockKey>, record_type: u8) {
-    // SAFETY: The address is recorded, not dereferenced.
-    unsafe { helpers::hs_trace_tls_contenttype(sk_ptr(sk), record_type) }
-}
-
-/// `tls_alert_send`.
-pub(crate) fn tls_alert_send(sk: Option<SockKey>, level: u8, desc: u8) {
-    // SAFETY: The address is recorded, not dereferenced.
-    unsafe { helpers::hs_trace_tls_alert_send(sk_ptr(sk), level, desc) }
-}
-
-/// `tls_alert_recv`.
-pub(crate) fn tls_alert_recv(sk: Option<SockKey>, level: u8, desc: u8) {
-    // SAFETY: The address is recorded, not dereferenced.
-    unsafe { helpers::hs_trace_tls_alert_recv(sk_ptr(sk), level, desc) }
+sk_events! {
+    /// `tls_contenttype`.
+    tls_contenttype => hs_trace_tls_contenttype(record_type);
+    /// `tls_alert_send`.
+    tls_alert_send => hs_trace_tls_alert_send(level, desc);
+    /// `tls_alert_recv`.
+    tls_alert_recv => hs_trace_tls_alert_recv(level, desc);
 }

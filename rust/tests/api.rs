@@ -9,7 +9,7 @@ use crate::{
 };
 
 #[kunit_tests(handshake_api)]
-mod api {
+mod cases {
     use super::*;
 
     // Counterparts of "req_alloc API fuzzing": a request needs a protocol with a valid class

@@ -16,7 +16,7 @@ use crate::{
 };
 
 #[kunit_tests(handshake_genl)]
-mod genl_tables_test {
+mod cases {
     use super::*;
 
     #[test]

@@ -14,7 +14,7 @@ use crate::{
 };
 
 #[kunit_tests(handshake_lifetime)]
-mod lifetime {
+mod cases {
     use super::*;
 
     #[test]

@@ -26,7 +26,7 @@ use crate::{
 };
 
 #[kunit_tests(handshake_tls)]
-mod tls {
+mod cases {
     use super::*;
 
     fn args() -> (Arc<Recorder>, HelloArgs<'static, RecConsumer>) {

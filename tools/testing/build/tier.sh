@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Tier "build": host-side checks of handshake.ko and its sources: no
-# warnings from rustc or clippy, rustfmt and checkpatch clean, netlink tables
-# that match the YNL spec and the uapi header, every unsafe block justified,
-# and the consumer API exported as the C service does.
+# warnings from rustc or clippy (with and without the KUnit suites), rustfmt
+# and checkpatch clean, netlink tables that match the YNL spec and the uapi
+# header, every unsafe block justified, the layers of the crate (no import
+# cycle, the service logic forbids unsafe and holds 40% of the code), no test
+# code in the production module, and the consumer API exported as the C
+# service does.
 here=$(dirname "$0")
 . "$here/../../../scripts/tier-lib.sh"
 # The C reference has no module to check.
@@ -28,7 +31,33 @@ fresh_build() {
 
 no_warnings() { fresh_build module-rebuild; }
 
-clippy_clean() { fresh_build clippy CLIPPY=1; }
+kunit_no_warnings() { fresh_build kunit-rebuild CONFIG_HANDSHAKE_RS_KUNIT_TEST=y; }
+
+# Clippy on the production module and on the one with the KUnit suites.
+clippy_clean() {
+	fresh_build clippy CLIPPY=1 &&
+		fresh_build clippy-kunit CLIPPY=1 CONFIG_HANDSHAKE_RS_KUNIT_TEST=y
+}
+
+no_import_cycles() { python3 "$TOP/scripts/module-graph.py"; }
+
+# Every service-logic file forbids unsafe; together they hold 40% or more of
+# the crate's code lines (tests excluded).
+logic_forbids_unsafe_and_holds_its_share() {
+	python3 "$TOP/scripts/crate-stats.py" --min-logic 40
+}
+
+# The production module carries no KUnit suite (nor any KUnit symbol); the
+# one built with CONFIG_HANDSHAKE_RS_KUNIT_TEST does.
+no_test_code_without_the_option() {
+	if readelf -SW "$MODULE" | grep -q kunit_test_suites ||
+		readelf -sW "$MODULE" | grep -qi kunit; then
+		echo "$MODULE contains KUnit code"
+		return 1
+	fi
+	[ -n "${KUNIT_MODULE:-}" ] && readelf -SW "$KUNIT_MODULE" | grep -q kunit_test_suites ||
+		{ echo "the KUnit build has no suites: ${KUNIT_MODULE:-not built}"; return 1; }
+}
 
 rust_files() { (cd "$TOP" && git ls-files -co --exclude-standard 'rust/*.rs' 'rust/**/*.rs'); }
 
@@ -80,12 +109,16 @@ consumer_api_exported() {
 	return $rc
 }
 
-ktap_suite handshake_build 7
+ktap_suite handshake_build 11
 ktap_check builds_without_warnings no_warnings
+ktap_check builds_with_kunit_suites_without_warnings kunit_no_warnings
 ktap_check clippy_clean clippy_clean
 ktap_check rustfmt_clean rustfmt_clean
 ktap_check checkpatch_clean checkpatch_clean
 ktap_check netlink_tables_generated_from_the_ynl_spec tables_match_the_spec
 ktap_check every_unsafe_block_has_a_safety_comment unsafe_justified
+ktap_check no_import_cycles_between_modules no_import_cycles
+ktap_check logic_forbids_unsafe_and_holds_its_share logic_forbids_unsafe_and_holds_its_share
+ktap_check no_test_code_without_the_option no_test_code_without_the_option
 ktap_check consumer_api_exported_like_the_c_service consumer_api_exported
 ktap_end
