@@ -620,3 +620,66 @@ impl Drop for GenlMsg {
         unsafe { bindings::nlmsg_free(self.skb.as_ptr()) };
     }
 }
+
+#[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
+#[kunit_tests(handshake_genl_attrs)]
+mod tests {
+    use super::*;
+
+    /// `nla_len` and `nla_type`, then the payload, padded to four bytes.
+    fn attr(out: &mut KVec<u8>, attrtype: u16, payload: &[u8]) -> Result {
+        let len = u16::try_from(4 + payload.len()).map_err(|_| EINVAL)?;
+        out.extend_from_slice(&len.to_ne_bytes(), GFP_KERNEL)?;
+        out.extend_from_slice(&attrtype.to_ne_bytes(), GFP_KERNEL)?;
+        out.extend_from_slice(payload, GFP_KERNEL)?;
+        while out.len() % 4 != 0 {
+            out.push(0, GFP_KERNEL)?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn attrs_walk_types_payloads_and_padding() -> Result {
+        let mut buf = KVec::new();
+        attr(&mut buf, 2, &7u32.to_ne_bytes())?;
+        attr(&mut buf, 8, b"abc\0\0")?;
+        attr(&mut buf, 3 | bindings::NLA_F_NESTED as u16, &[])?;
+        attr(&mut buf, 3, &(-5i32).to_ne_bytes())?;
+        let mut it = Attrs::new(&buf);
+        let a = it.next().ok_or(EINVAL)?;
+        assert_eq!((a.attrtype, a.get_u32()), (2, Ok(7)));
+        let b = it.next().ok_or(EINVAL)?;
+        assert_eq!((b.attrtype, b.payload), (8, &b"abc\0\0"[..]));
+        let c = it.next().ok_or(EINVAL)?;
+        // The nested flag is not part of the type.
+        assert_eq!((c.attrtype, c.payload.len()), (3, 0));
+        assert_eq!(c.get_u32(), Err(EINVAL));
+        let d = it.next().ok_or(EINVAL)?;
+        assert_eq!(d.get_s32(), Ok(-5));
+        assert!(it.next().is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn attrs_stop_at_malformed_lengths() -> Result {
+        let mut buf = KVec::new();
+        attr(&mut buf, 1, &1u32.to_ne_bytes())?;
+        // A length beyond the buffer, then one shorter than the header, then a lone byte.
+        for bad in [[64u8, 0, 2, 0], [2, 0, 2, 0]] {
+            let mut b = KVec::new();
+            b.extend_from_slice(&buf, GFP_KERNEL)?;
+            b.extend_from_slice(&bad, GFP_KERNEL)?;
+            let types: KVec<u16> = {
+                let mut v = KVec::new();
+                for a in Attrs::new(&b) {
+                    v.push(a.attrtype, GFP_KERNEL)?;
+                }
+                v
+            };
+            assert_eq!(&types[..], &[1u16][..]);
+        }
+        assert!(Attrs::new(&[4u8]).next().is_none());
+        assert!(Attrs::new(&[]).next().is_none());
+        Ok(())
+    }
+}
