@@ -35,6 +35,13 @@ mod cases {
         (rec, a)
     }
 
+    /// Submits an anonymous TLS client request for `ts` to `hn`, reporting to `rec`.
+    fn submit_anon(hn: &Arc<HandshakeNet>, ts: &TestSocket, rec: &Arc<Recorder>) -> Result {
+        let treq = TlsRequest::new(hello_args(rec), Hello::ClientAnon, Gfp::KERNEL)?;
+        let proto: KBox<dyn Proto> = KBox::new(treq, GFP_KERNEL)?;
+        request::submit_to(hn, ts.socket(), proto, Gfp::KERNEL, no_announce)
+    }
+
     /// A reply built for `treq` with descriptor 7.
     fn reply_of<C: Consumer>(treq: &TlsRequest<C>) -> Result<GenlMsg> {
         let mut msg = GenlMsg::new_notify(&netlink::FAMILY, cmd::ACCEPT, Gfp::KERNEL)?;
@@ -290,14 +297,7 @@ mod cases {
         let hn = test_hn(5);
         let ts = TestSocket::new()?;
         let rec = Recorder::new();
-        let treq = TlsRequest::new(hello_args(&rec), Hello::ClientAnon, Gfp::KERNEL)?;
-        request::submit_to(
-            &hn,
-            ts.socket(),
-            KBox::new(treq, GFP_KERNEL)?,
-            Gfp::KERNEL,
-            no_announce,
-        )?;
+        submit_anon(&hn, &ts, &rec)?;
         // No session before completion.
         assert!(!tlshd::close(ts.socket()));
         let (req, agent_file) = accept_next(&hn).ok_or(EAGAIN)?;
@@ -318,14 +318,7 @@ mod cases {
         let hn = test_hn(5);
         let ts = TestSocket::new()?;
         let rec = Recorder::new();
-        let treq = TlsRequest::new(hello_args(&rec), Hello::ClientAnon, Gfp::KERNEL)?;
-        request::submit_to(
-            &hn,
-            ts.socket(),
-            KBox::new(treq, GFP_KERNEL)?,
-            Gfp::KERNEL,
-            no_announce,
-        )?;
+        submit_anon(&hn, &ts, &rec)?;
         let req = request::lookup(ts.key()).ok_or(ENOENT)?;
         req.complete(Status::from_agent(Some(13)), None);
         assert_eq!(rec.status(), -13);
