@@ -30,6 +30,8 @@ void hs_sk_set_destruct(struct sock *sk, sk_destruct_fn destruct);
 void hs_spin_lock_bh(spinlock_t *lock);
 void hs_spin_unlock_bh(spinlock_t *lock);
 int hs_spin_trylock_bh(spinlock_t *lock);
+void hs_local_bh_disable(void);
+void hs_local_bh_enable(void);
 
 bool hs_module_get(void);
 void hs_module_put(void);
@@ -48,7 +50,9 @@ void hs_nla_nest_cancel(struct sk_buff *skb, struct nlattr *start);
 
 void hs_sockfd_put(struct socket *sock);
 long hs_file_count(struct file *file);
+#ifdef CONFIG_KEYS
 void hs_key_ref_put(key_ref_t key_ref);
+#endif
 const u8 *hs_cmsg_data(const struct cmsghdr *cmsg);
 const struct kvec *hs_msg_first_kvec(const struct msghdr *msg);
 

@@ -43,10 +43,7 @@ pub(crate) fn record_type(sk: Option<SockKey>, cmsg: &ControlMessage) -> u8 {
 /// The level and description of an alert record received on `sk` into `msg`; `(0, 0)` if the
 /// record is too short to be one.
 pub(crate) fn received(sk: Option<SockKey>, msg: &KvecMessage) -> (u8, u8) {
-    let (level, desc) = match msg.first_segment() {
-        [level, desc, ..] => (*level, *desc),
-        _ => (0, 0),
-    };
+    let [level, desc] = msg.first_two_bytes().unwrap_or([0, 0]);
     tp::tls_alert_recv(sk, level, desc);
     (level, desc)
 }

@@ -39,6 +39,7 @@ use crate::{
         },
         socket::{
             DestructHook,
+            DestructHooks,
             Sock,
             SockDestructor,
             SockKey,
@@ -48,6 +49,7 @@ use crate::{
         sync::{
             new_spinlock_bh,
             GlobalLockBh,
+            GlobalLockBhGuard,
             SpinLockBh,
             SpinLockBhBackend, //
         },
@@ -74,7 +76,6 @@ use kernel::{
             Relaxed, //
         },
         Arc,
-        GlobalGuard,
         GlobalLockBackend,
         LockClassKey, //
     },
@@ -291,6 +292,7 @@ impl Request {
 /// # Invariants
 ///
 /// `pin` is the request's pin, taken out of its state, until the completion has run.
+#[must_use = "a completion calls the consumer when it runs or is dropped: hold no lock then"]
 pub(crate) struct Completion {
     req: Arc<Request>,
     pin: Option<SocketPin>,
@@ -502,6 +504,7 @@ impl PernetData for HandshakeNet {
 pub(crate) fn register(pending_max: u32) -> Result<PernetRegistration<HandshakeNet>> {
     PENDING_MAX.store(pending_max, Relaxed);
     REQUESTS.init();
+    table().hooks = Some(DestructHooks::claim().ok_or(EBUSY)?);
     PERNET.register()
 }
 
@@ -520,14 +523,19 @@ struct Entry {
 ///
 /// # Invariants
 ///
-/// A socket has an entry if and only if our destructor is installed in it.
+/// A socket has an entry if and only if our destructor is installed in it. `hooks`, the
+/// module's right to change socket destructors, is set up by [`register`].
 pub(crate) struct RequestTable {
     tree: Option<RBTree<SockKey, Entry>>,
+    hooks: Option<DestructHooks>,
 }
 
 impl RequestTable {
     const fn new() -> Self {
-        RequestTable { tree: None }
+        RequestTable {
+            tree: None,
+            hooks: None,
+        }
     }
 
     fn tree(&mut self) -> &mut RBTree<SockKey, Entry> {
@@ -563,7 +571,7 @@ impl GlobalLockBackend for RequestTableLock {
 /// The table of live requests, by socket: what the socket destructor finds its request in.
 static REQUESTS: GlobalLockBh<RequestTableLock> = GlobalLockBh::new(RequestTable::new());
 
-fn table() -> GlobalGuard<RequestTableLock> {
+fn table() -> GlobalLockBhGuard<RequestTableLock> {
     REQUESTS.lock()
 }
 
@@ -588,6 +596,8 @@ pub(crate) fn submit(
     gfp: Gfp,
     announce: impl FnOnce(&Net, HandlerClass, Gfp) -> Result,
 ) -> Result {
+    // A socket without a file or sock is refused before anything else.
+    sock.file().ok_or(EINVAL)?;
     let sk = sock.sk().ok_or(EINVAL)?;
     let result = pernet(sk.net())
         .ok_or(EOPNOTSUPP)
@@ -610,15 +620,24 @@ pub(crate) fn submit_to(
     gfp: Gfp,
     announce: impl FnOnce(&Net, HandlerClass, Gfp) -> Result,
 ) -> Result {
+    let pin = SocketPin::new(sock)?;
     let net = sock.sk().ok_or(EINVAL)?.net();
-    let req = enqueue(hn, sock, proto, gfp)?;
+    let req = enqueue(hn, pin, proto, gfp)?;
     if let Err(e) = announce(net, req.proto.class(), gfp) {
         tp::handshake_notify_err(net, req.id(), Some(req.sk), e.to_errno());
         if let Some(pin) = hn.withdraw(&req) {
-            let entry = table().remove(req.sk);
-            if let Some(Entry { hook, .. }) = entry {
-                hook.uninstall(&pin);
-            }
+            let entry = {
+                let mut table = table();
+                let entry = table.remove(req.sk);
+                if let (Some(entry), Some(hooks)) = (entry, table.hooks.as_mut()) {
+                    hooks.uninstall(entry.hook, &pin);
+                    Some(entry.req)
+                } else {
+                    None
+                }
+            };
+            // The request and the pin go with no lock held.
+            drop((entry, pin));
             return Err(e);
         }
         // An agent took the request in the meantime: it will be completed.
@@ -627,16 +646,15 @@ pub(crate) fn submit_to(
     Ok(())
 }
 
-/// Allocates a request for `sock`, queues it in `hn` and enters it in the table, hooking the
-/// socket's destructor: all or nothing.
+/// Allocates a request for the pinned socket, queues it in `hn` and enters it in the table,
+/// hooking the socket's destructor: all or nothing.
 fn enqueue(
     hn: &Arc<HandshakeNet>,
-    sock: &Socket,
+    pin: SocketPin,
     proto: KBox<dyn Proto>,
     gfp: Gfp,
 ) -> Result<Arc<Request>> {
     let module = ModuleRef::get().ok_or(EOPNOTSUPP)?;
-    let pin = SocketPin::new(sock)?;
     let sk = pin.key();
     let flags = gfp.to_flags();
     let req = Arc::pin_init(
@@ -659,8 +677,9 @@ fn enqueue(
     if table.get(sk).is_some() {
         return Err(EBUSY);
     }
+    let hooks = table.hooks.as_mut().ok_or(EOPNOTSUPP)?;
     let hook = match &*req.state.lock() {
-        State::Pending(pin) => DestructHook::install::<RequestTableHook>(pin, module),
+        State::Pending(pin) => hooks.install::<RequestTableHook>(pin, module)?,
         // Just created as `Pending`.
         _ => return Err(EINVAL),
     };

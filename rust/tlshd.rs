@@ -13,8 +13,10 @@ use crate::{
             Info, //
         },
         keys::{
-            self,
-            KeySerial, //
+            KeyRef,
+            KeySerial,
+            Need,
+            KEY_SPEC_PROCESS_KEYRING, //
         },
         socket::Socket,
     },
@@ -180,6 +182,15 @@ impl<C: Consumer> TlsRequest<C> {
     }
 }
 
+/// Links the consumer's `keyring` into the agent's process keyring (creating that keyring if
+/// needed), so the agent can use the keys the consumer put there. The agent needs write access
+/// to its process keyring and link permission on `keyring`.
+fn link_to_process_keyring(keyring: KeySerial) -> Result {
+    let process = KeyRef::lookup_or_create(KEY_SPEC_PROCESS_KEYRING, Need::Write)?;
+    let linked = KeyRef::lookup_or_create(keyring, Need::Link)?;
+    process.link(&linked)
+}
+
 /// The peer identity handed to the consumer: the first remote identity the agent reported
 /// (at most [`MAX_PEERIDS`] are considered), or `TLS_NO_PEERID`.
 pub(crate) fn remote_peerid(ids: impl Iterator<Item = u32>) -> KeySerial {
@@ -195,7 +206,7 @@ impl<C: Consumer> Proto for TlsRequest<C> {
 
     fn accept(&self, info: &Info<'_>, fd: u32) -> Result {
         if self.keyring != TLS_NO_KEY {
-            keys::link_to_process_keyring(self.keyring)?;
+            link_to_process_keyring(self.keyring)?;
         }
         let mut msg = GenlMsg::new_reply(&netlink::FAMILY, info)?;
         self.fill_reply(&mut msg, fd)?;

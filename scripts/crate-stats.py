@@ -63,7 +63,8 @@ def main():
                 layer = 'capi'
             elif rel == 'handshake_rs.rs':
                 layer = 'root'
-            elif '#![forbid(unsafe_code)]' in open(path, encoding='utf-8').read():
+            elif re.search(r'^#!\[forbid\(unsafe_code\)\]$',
+                           open(path, encoding='utf-8').read(), re.M):
                 layer = 'logic'
             else:
                 print(f'{rel}: service logic without #![forbid(unsafe_code)]')

@@ -7,8 +7,9 @@
 Reads every `use` tree and every `crate::`/`super::` path of the files under
 RUST_DIR (default: rust/ next to this script), resolves each to the file
 (module) it names, and fails with the cycles it finds: no two modules of the
-crate may import each other, directly or in a circle. Declaring a child
-(`mod x;`) is not an import. With --dot, prints the graph for Graphviz.
+crate may import each other, directly or in a circle, and nothing under
+abstractions/ may import the service above it. Declaring a child (`mod x;`)
+is not an import. With --dot, prints the graph for Graphviz.
 """
 
 import os
@@ -29,9 +30,9 @@ def module_of(rel):
 
 
 def strip_comments(text):
-    text = re.sub(r'/\*.*?\*/', '', text, flags=re.S)
-    text = re.sub(r'//[^\n]*', '', text)
-    return re.sub(r'"(?:\\.|[^"\\])*"', '""', text)
+    """The code without comments, string and character literals, in one left-to-right pass."""
+    token = re.compile(r'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])\'', re.S)
+    return token.sub(lambda m: '""' if m.group(0)[0] in '"\'' else ' ', text)
 
 
 def flatten_use(tree):
@@ -174,7 +175,12 @@ def main():
     found = cycles(edges)
     for c in found:
         print('import cycle: ' + ' -> '.join(name(m) for m in c))
-    return 1 if found else 0
+    # The abstractions sit below the service: they import nothing of it.
+    upward = [(m, t) for m in sorted(edges) for t in sorted(edges[m])
+              if m.startswith('abstractions') and not t.startswith('abstractions')]
+    for m, t in upward:
+        print(f'layer violation: {m} imports {name(t)}')
+    return 1 if found or upward else 0
 
 
 if __name__ == '__main__':

@@ -25,6 +25,8 @@ extern "C" {
     pub(crate) fn hs_spin_lock_bh(lock: *mut bindings::spinlock_t);
     pub(crate) fn hs_spin_unlock_bh(lock: *mut bindings::spinlock_t);
     pub(crate) fn hs_spin_trylock_bh(lock: *mut bindings::spinlock_t) -> c_int;
+    pub(crate) fn hs_local_bh_disable();
+    pub(crate) fn hs_local_bh_enable();
 
     pub(crate) fn hs_module_get() -> bool;
     pub(crate) fn hs_module_put();
@@ -61,6 +63,7 @@ extern "C" {
     pub(crate) fn hs_sockfd_put(sock: *mut bindings::socket);
     #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
     pub(crate) fn hs_file_count(file: *mut bindings::file) -> kernel::ffi::c_long;
+    #[cfg(CONFIG_KEYS)]
     pub(crate) fn hs_key_ref_put(key_ref: bindings::key_ref_t);
     pub(crate) fn hs_cmsg_data(cmsg: *const bindings::cmsghdr) -> *const u8;
     pub(crate) fn hs_msg_first_kvec(msg: *const bindings::msghdr) -> *const bindings::kvec;

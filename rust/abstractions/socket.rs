@@ -23,7 +23,13 @@ use kernel::{
     bindings,
     fs::File,
     prelude::*,
-    sync::aref::ARef,
+    sync::{
+        aref::ARef,
+        atomic::{
+            Atomic,
+            Full, //
+        },
+    },
     types::Opaque, //
 };
 
@@ -62,7 +68,10 @@ impl Socket {
             return None;
         }
         // SAFETY: By the type invariant a reference on the socket's file is held for as long as
-        // `self` is borrowed.
+        // `self` is borrowed. `File` also asks that `fdget_pos` callers hold `f_pos_lock`; socket
+        // files do not take it (no `FMODE_ATOMIC_POS`), but that rule protects the file
+        // position, which sockets do not use and nothing here reads: the file is only pinned
+        // and handed to an agent's descriptor table.
         Some(unsafe { File::from_raw_file(file) })
     }
 
@@ -249,52 +258,91 @@ pub(crate) trait SockDestructor {
 /// Our function installed in `sk->sk_destruct`, chaining to the saved one.
 ///
 /// Installing it takes a module reference that is released only after the chained destructor
-/// has run, so this module cannot be unloaded while a socket points at its code.
+/// has run (or the hook was uninstalled), so this module cannot be unloaded while a socket
+/// points at its code.
 ///
 /// # Invariants
 ///
-/// While the hook exists, `sk->sk_destruct` is a destructor of this module and `saved` is what it
-/// was before; `module` is released only by [`DestructHook::uninstall`] (which restores `saved`
-/// first) or after the chained destructor ran.
+/// While the hook exists, `sk->sk_destruct` is `ours` unless someone else replaced it since
+/// (then the hook is never removed and keeps the module), and `saved` is what it was before;
+/// `module` is released only by [`DestructHooks::uninstall`] (which restores `saved` first) or
+/// after the chained destructor ran.
 pub(crate) struct DestructHook {
     sk: SockKey,
     saved: Option<DestructFn>,
+    ours: DestructFn,
     module: ManuallyDrop<ModuleRef>,
 }
 
-impl DestructHook {
-    /// Installs the destructor of `D` in the pinned socket.
-    pub(crate) fn install<D: SockDestructor>(pin: &SocketPin, module: ModuleRef) -> Self {
+/// The right to install and remove destructor hooks. There is one per module: whoever holds it
+/// (under a lock) serialises every change this module makes to any `sk_destruct`.
+///
+/// # Invariants
+///
+/// At most one `DestructHooks` is ever created.
+pub(crate) struct DestructHooks(());
+
+/// Whether the one [`DestructHooks`] was created.
+static HOOKS_CLAIMED: Atomic<bool> = Atomic::new(false);
+
+impl DestructHooks {
+    /// The module's hook registry: `None` after the first call.
+    pub(crate) fn claim() -> Option<Self> {
+        // INVARIANT: Only the caller that flips the flag gets one.
+        HOOKS_CLAIMED
+            .cmpxchg(false, true, Full)
+            .ok()
+            .map(|_| DestructHooks(()))
+    }
+
+    /// Installs the destructor of `D` in the pinned socket; `EBUSY` if it is already there.
+    pub(crate) fn install<D: SockDestructor>(
+        &mut self,
+        pin: &SocketPin,
+        module: ModuleRef,
+    ) -> Result<DestructHook> {
         let sk = pin.sk.as_ptr();
-        // SAFETY: The pin keeps the sock alive. Its destructor is written by its owner only,
-        // who called us.
-        let saved = unsafe {
-            let saved = helpers::hs_sk_get_destruct(sk);
-            helpers::hs_sk_set_destruct(sk, Some(destruct_trampoline::<D>));
-            saved
-        };
+        let ours: DestructFn = destruct_trampoline::<D>;
+        // SAFETY: The pin keeps the sock alive. This module's changes of `sk_destruct` are
+        // serialised by `&mut self` (there is one registry); the socket's owner, the only other
+        // writer, is the consumer calling us and does not change it meanwhile.
+        let saved = unsafe { helpers::hs_sk_get_destruct(sk) };
+        if saved.is_some_and(|f| f as usize == ours as usize) {
+            return Err(EBUSY);
+        }
+        // SAFETY: As above.
+        unsafe { helpers::hs_sk_set_destruct(sk, Some(ours)) };
         // INVARIANT: Ours is installed and the old value saved.
-        DestructHook {
+        Ok(DestructHook {
             sk: pin.key(),
             saved,
+            ours,
             module: ManuallyDrop::new(module),
-        }
+        })
     }
 
     /// Puts the old destructor back into the pinned socket and releases the module.
     ///
-    /// A `pin` of another socket is a bug: the hook is then kept, loudly, as [`Drop`] does.
-    pub(crate) fn uninstall(self, pin: &SocketPin) {
-        if kernel::warn_on!(pin.key() != self.sk) {
+    /// A `pin` of another socket, or a destructor that is no longer ours, is a bug: the hook is
+    /// then kept, loudly, as [`Drop`] does.
+    pub(crate) fn uninstall(&mut self, hook: DestructHook, pin: &SocketPin) {
+        if kernel::warn_on!(pin.key() != hook.sk) {
             return;
         }
-        let mut me = ManuallyDrop::new(self);
-        // SAFETY: The pin keeps the sock alive.
+        // SAFETY: As in `install`.
+        let current = unsafe { helpers::hs_sk_get_destruct(pin.sk.as_ptr()) };
+        if kernel::warn_on!(current.is_none_or(|f| f as usize != hook.ours as usize)) {
+            return;
+        }
+        let mut me = ManuallyDrop::new(hook);
+        // SAFETY: As in `install`.
         unsafe { helpers::hs_sk_set_destruct(pin.sk.as_ptr(), me.saved) };
         // SAFETY: `me` is not dropped, so the reference is taken out exactly once.
         drop(unsafe { ManuallyDrop::take(&mut me.module) });
     }
+}
 
+impl DestructHook {
     /// Runs the saved destructor on the socket being destroyed, then releases the module.
     fn fire(self, sk: &Sock) {
         let mut me = ManuallyDrop::new(self);
@@ -312,7 +360,7 @@ impl DestructHook {
 }
 
 impl Drop for DestructHook {
-    /// A hook dropped without [`DestructHook::uninstall`] is a bug: the socket may still point at
+    /// A hook dropped without [`DestructHooks::uninstall`] is a bug: the socket may still point at
     /// this module's code, so the module reference is kept (the module stays loaded) and the
     /// kernel warns.
     fn drop(&mut self) {

@@ -87,12 +87,14 @@ pub(crate) use new_spinlock_bh;
 /// The kernel's `global_lock!` covers only its own backends, and its `GlobalLock` must be
 /// initialised by an `unsafe` call before first use. This wrapper makes the initialisation part
 /// of the type: [`GlobalLockBh::init`] (at module init) or, failing that, the first
-/// [`GlobalLockBh::lock`] initialises the lock exactly once.
+/// [`GlobalLockBh::lock`] initialises the lock exactly once. Its guard does not hand out the
+/// kernel's `GlobalGuard`, so no `GlobalLockedBy` can be tied to it.
 ///
 /// # Invariants
 ///
 /// `state` goes from `NEW` to `INITIALISING` (won by exactly one caller, who then initialises
-/// `lock`) to `READY`; `lock` is initialised once `state` is `READY`.
+/// `lock` with bottom halves, and so preemption, disabled) to `READY`; `lock` is initialised
+/// once `state` is `READY`.
 pub(crate) struct GlobalLockBh<B: GlobalLockBackend<Backend = SpinLockBhBackend>> {
     lock: GlobalLock<B>,
     state: Atomic<i32>,
@@ -104,9 +106,14 @@ const READY: i32 = 2;
 
 impl<B: GlobalLockBackend<Backend = SpinLockBhBackend>> GlobalLockBh<B> {
     /// A lock holding `data`, to be initialised on first use.
+    ///
+    /// `B` names this lock's class; give each `GlobalLockBh` a backend type of its own.
     pub(crate) const fn new(data: B::Item) -> Self {
         Self {
-            // SAFETY: `lock` is used only through `lock()`, which initialises it first.
+            // SAFETY: `lock` is used only through `lock()`, which initialises it first. `B` must
+            // not be used with another lock because `GlobalLockedBy` trusts a `GlobalGuard<B>`
+            // to prove that this lock is held; the kernel's guard never leaves this type (see
+            // `GlobalLockBhGuard`), so no `GlobalLockedBy` can rely on it, whatever `B` is.
             lock: unsafe { GlobalLock::new(data) },
             state: Atomic::new(NEW),
         }
@@ -117,6 +124,10 @@ impl<B: GlobalLockBackend<Backend = SpinLockBhBackend>> GlobalLockBh<B> {
         if self.state.load(Acquire) == READY {
             return;
         }
+        // The initialising caller must not be interrupted by a softirq (or preempted) that
+        // could then spin below on its own CPU.
+        // SAFETY: Paired with the enable below; nothing in between sleeps.
+        unsafe { helpers::hs_local_bh_disable() };
         if self.state.cmpxchg(NEW, INITIALISING, Acquire).is_ok() {
             // SAFETY: This caller alone moved `state` from `NEW`, so `init` runs once, and
             // nobody locks before `state` is `READY`.
@@ -124,15 +135,38 @@ impl<B: GlobalLockBackend<Backend = SpinLockBhBackend>> GlobalLockBh<B> {
             // INVARIANT: Initialised.
             self.state.store(READY, Release);
         } else {
+            // Another CPU is initialising with bottom halves off: a few instructions.
             while self.state.load(Acquire) != READY {
                 kernel::processor::cpu_relax();
             }
         }
+        // SAFETY: Paired with the disable above.
+        unsafe { helpers::hs_local_bh_enable() };
     }
 
     /// Locks the value.
-    pub(crate) fn lock(&'static self) -> GlobalGuard<B> {
+    pub(crate) fn lock(&'static self) -> GlobalLockBhGuard<B> {
         self.init();
-        self.lock.lock()
+        GlobalLockBhGuard(self.lock.lock())
+    }
+}
+
+/// A guard of a [`GlobalLockBh`]: access to the value while the lock is held.
+pub(crate) struct GlobalLockBhGuard<B: GlobalLockBackend>(GlobalGuard<B>);
+
+impl<B: GlobalLockBackend> core::ops::Deref for GlobalLockBhGuard<B> {
+    type Target = B::Item;
+
+    fn deref(&self) -> &B::Item {
+        &self.0
+    }
+}
+
+impl<B: GlobalLockBackend> core::ops::DerefMut for GlobalLockBhGuard<B>
+where
+    B::Item: Unpin,
+{
+    fn deref_mut(&mut self) -> &mut B::Item {
+        &mut self.0
     }
 }

@@ -135,15 +135,17 @@ impl KvecMessage {
         unsafe { &*ptr.cast::<Self>() }
     }
 
-    /// The bytes of the first segment.
-    pub(crate) fn first_segment(&self) -> &[u8] {
+    /// The first two bytes of the first segment, if it has two (an alert's level and
+    /// description).
+    pub(crate) fn first_two_bytes(&self) -> Option<[u8; 2]> {
         // SAFETY: The message is valid and its iterator a kvec iterator (type invariant).
         let kvec = unsafe { &*helpers::hs_msg_first_kvec(self.0.get()) };
-        if kvec.iov_base.is_null() {
-            return &[];
+        if kvec.iov_base.is_null() || kvec.iov_len < 2 {
+            return None;
         }
-        // SAFETY: The first segment is readable for its length (type invariant) while the
-        // message is borrowed.
-        unsafe { core::slice::from_raw_parts(kvec.iov_base.cast::<u8>(), kvec.iov_len) }
+        let base = kvec.iov_base.cast::<u8>();
+        // SAFETY: The segment is readable for `iov_len` bytes (type invariant), at least two.
+        // The bytes are read, not borrowed: the consumer's buffer may be only partly filled.
+        Some(unsafe { [base.read_volatile(), base.add(1).read_volatile()] })
     }
 }

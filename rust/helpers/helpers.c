@@ -5,6 +5,7 @@
  * function forwards to exactly one kernel helper.
  */
 
+#include <linux/bottom_half.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/key.h>
@@ -33,6 +34,16 @@ void hs_spin_unlock_bh(spinlock_t *lock)
 int hs_spin_trylock_bh(spinlock_t *lock)
 {
 	return spin_trylock_bh(lock);
+}
+
+void hs_local_bh_disable(void)
+{
+	local_bh_disable();
+}
+
+void hs_local_bh_enable(void)
+{
+	local_bh_enable();
 }
 
 bool hs_module_get(void)
@@ -97,7 +108,7 @@ long hs_file_count(struct file *file)
 	return file_count(file);
 }
 
-#if IS_ENABLED(CONFIG_KEYS)
+#ifdef CONFIG_KEYS
 void hs_key_ref_put(key_ref_t key_ref)
 {
 	key_ref_put(key_ref);
