@@ -5,6 +5,8 @@
 #   make               build handshake.ko against the cached test kernel
 #                      (or KDIR=<kernel build dir>)
 #   make check         set up what is missing and run every test tier
+#   make check-mutants re-introduce each known bug of the C service, one at a
+#                      time, and show which test catches it (not in check)
 #   make demo          the main job: boot the test kernel and show it work
 #   make demo-reference  the same story on the reference kernel (C service)
 #   make reference     build the reference kernel (in-tree C service)
@@ -20,7 +22,7 @@ endif
 # The toolchain the kernels were built with (scripts/lib.sh says which).
 KMAKE_FLAGS := $(shell bash -c '. $(SCRIPTS)/lib.sh && echo "$${KMAKE_FLAGS[*]}"')
 
-.PHONY: all modules prereqs check demo demo-reference reference check-reference clean rustfmt clippy
+.PHONY: all modules prereqs check check-mutants demo demo-reference reference check-reference clean rustfmt clippy
 
 all: modules
 
@@ -38,6 +40,9 @@ rustfmt:
 
 check:
 	@$(SCRIPTS)/check.sh
+
+check-mutants:
+	@$(SCRIPTS)/mutants.sh
 
 demo:
 	@$(SCRIPTS)/demo.sh

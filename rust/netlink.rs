@@ -103,10 +103,7 @@ impl DoHandler for AcceptOp {
 
 fn accept(info: &Info<'_>) -> Result {
     let hn = request::pernet(info.net()).ok_or(EOPNOTSUPP)?;
-    let class = info
-        .attr(attr_accept::HANDLER_CLASS)
-        .ok_or(EINVAL)?
-        .get_u32()?;
+    let class = info.required_attr(attr_accept::HANDLER_CLASS)?.get_u32()?;
     // `none` or an unknown class has no requests.
     let class = HandlerClass::from_u32(class).ok_or(EAGAIN)?;
     accept_request(info.net(), &hn, class, |req, fd| {
@@ -153,7 +150,7 @@ impl DoHandler for DoneOp {
 
     fn doit(info: &Info<'_>) -> Result {
         let net = info.net();
-        let fd = info.attr(attr_done::SOCKFD).ok_or(EINVAL)?.get_s32()?;
+        let fd = info.required_attr(attr_done::SOCKFD)?.get_s32()?;
         let sock = SocketRef::lookup(fd)?;
         let sk = sock.sk().ok_or(EINVAL)?.key();
         let Some(req) = request::lookup(sk) else {

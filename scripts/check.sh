@@ -80,7 +80,10 @@ for name in "${order[@]}"; do
 	# The runner's verdict lines (and what follows them) say why a tier failed.
 	sed 's/\x1b\[[0-9;]*m//g' "$results/$name.err" 2>/dev/null |
 		grep -A6 'guest verdict: \(FAIL\|TIMEOUT\)' > "$results/$name.why"
-	tiers+=("$name=$results/$name.log=$(cat "$results/$name.rc" 2>/dev/null || echo 125)=$results/$name.why")
+	# Each tier declares the suites and cases it must produce, per flavour.
+	plan=$TOP/tools/testing/$name/plan
+	[ $flavour = reference ] && plan=$plan.reference
+	tiers+=("$name=$results/$name.log=$(cat "$results/$name.rc" 2>/dev/null || echo 125)=$results/$name.why=$plan")
 done
 
 step "report (logs in $results)"

@@ -146,6 +146,14 @@ if [ $rc = 124 ] || [ $rc = 137 ]; then
 	verdict "TIMEOUT after ${timeout}s (guest hung?)"
 	exit 124
 fi
+if grep -q "^handshake-kmemleak-scan-failed" "$console.clean"; then
+	verdict "FAIL: the kmemleak scan could not run (is kmemleak on, debugfs mounted?)"
+	exit 125
+fi
+if grep -q "^handshake-console-lost" "$console.clean"; then
+	verdict "FAIL: the guest's last output did not reach the console"
+	exit 125
+fi
 if grep -q "^handshake-kmemleak-found" "$console.clean"; then
 	verdict "FAIL: kmemleak found leaks:"
 	# One process reads the whole log: with pipefail, a "| head" would give
@@ -155,7 +163,7 @@ if grep -q "^handshake-kmemleak-found" "$console.clean"; then
 	exit 125
 fi
 # Kernel problems: only lines the kernel printed (they carry a timestamp).
-bad=$(grep -m5 -E '^\[ *[0-9]+\.[0-9]+\] .*(------------\[ cut here \]|WARNING:|BUG:|Oops|Kernel panic|general protection fault|kernel BUG|UBSAN:|suspected memory leak|possible circular locking|possible recursive locking|inconsistent lock state|refcount_t:|list_add corruption|list_del corruption|stack-protector|RCU detected stall|hung_task)' \
+bad=$(grep -m5 -E '^\[ *[0-9]+\.[0-9]+\] .*(------------\[ cut here \]|WARNING:|BUG:|Oops|Kernel panic|general protection fault|kernel BUG|UBSAN:|suspected memory leak|possible circular locking|possible recursive locking|inconsistent lock state|refcount_t:|list_add corruption|list_del corruption|stack-protector|detected stalls on CPUs|self-detected stall|rcu_.* detected stall|blocked for more than [0-9]+ seconds|hung_task)' \
 	"$console.clean" || true)
 if [ -n "$bad" ]; then
 	verdict "FAIL: kernel reported a problem:"

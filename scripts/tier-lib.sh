@@ -19,6 +19,14 @@ tier_no_module() {
 	ktap_end
 }
 
+# tier_skip SUITE WHY: a tier that does not apply to this flavour says so,
+# as one skipped case, instead of passing silently.
+tier_skip() {
+	ktap_suite "$1" 1
+	ktap_skip not_on_this_kernel "$2"
+	ktap_end
+}
+
 # tier_build SUITE DIR FILE...: build the test modules of FILE... (C files
 # and their Kbuild) in DIR against the tier's kernel, with handshake.ko's
 # symbols when there is one. Reports a failure as SUITE's KTAP.

@@ -367,6 +367,24 @@ impl<'a> Info<'a> {
         Attrs::new(bytes).next()
     }
 
+    /// The parsed attribute `attrtype`, which the operation requires: when it is missing the
+    /// reply's extended ack names it (`GENL_REQ_ATTR_CHECK`) and the result is `EINVAL`.
+    pub(crate) fn required_attr(&self, attrtype: u16) -> Result<Attr<'a>> {
+        if let Some(attr) = self.attr(attrtype) {
+            return Ok(attr);
+        }
+        let extack = self.raw().extack;
+        if !extack.is_null() {
+            // SAFETY: The core hands each operation its own extended ack, valid for the call
+            // and not used by anyone else meanwhile.
+            unsafe {
+                (*extack).miss_nest = core::ptr::null();
+                (*extack).miss_type = attrtype;
+            }
+        }
+        Err(EINVAL)
+    }
+
     /// Every attribute of type `attrtype` in the message, in message order (for multi-attrs).
     pub(crate) fn attrs_of_type(&self, attrtype: u16) -> impl Iterator<Item = Attr<'a>> {
         self.attr_bytes().filter(move |a| a.attrtype == attrtype)

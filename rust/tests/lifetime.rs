@@ -5,7 +5,10 @@
 
 use super::*;
 use crate::{
-    abstractions::genl::GenlMsg,
+    abstractions::{
+        genl::GenlMsg,
+        socket::file_count, //
+    },
     genl_tables::{
         attr_accept,
         cmd, //
@@ -364,6 +367,231 @@ mod cases {
         }
         assert_eq!(result, Err(EMSGSIZE));
         drop(msg);
+        Ok(())
+    }
+
+    /// Waits (sleeping) until `flag` is set, for at most about two seconds.
+    fn wait_for(flag: &AtomicBool) -> bool {
+        for _ in 0..20000 {
+            if flag.load(Ordering::Acquire) {
+                return true;
+            }
+            kernel::time::delay::fsleep(kernel::time::Delta::from_micros(100));
+        }
+        false
+    }
+
+    /// Releases every file reference a kernel thread dropped and every sock freed after a
+    /// grace period, so that destruction is complete.
+    fn settle() {
+        // SAFETY: Process context.
+        unsafe {
+            bindings::flush_delayed_fput();
+            bindings::rcu_barrier();
+        }
+    }
+
+    /// A socket handed to a work item, which closes it.
+    struct Owned(TestSocket);
+
+    // SAFETY: The socket and its file may be released from any thread.
+    unsafe impl Send for Owned {}
+
+    #[test]
+    fn accept_races_cancel_and_close() -> Result {
+        // Known bug 14: an agent's ACCEPT on one CPU, the consumer's cancel and close on the
+        // other, many times. ACCEPT must either find nothing or get a file reference that
+        // stays valid (KASAN and the file count would see a use after free); the consumer's
+        // callback never runs, the cancel always wins, every socket is destroyed.
+        let hn = test_hn(5);
+        for _ in 0..200 {
+            let (ts, rec, _) = submitted(&hn)?;
+            let key = ts.key();
+            let go = Arc::new(AtomicBool::new(false), GFP_KERNEL)?;
+            let done = Arc::new(AtomicBool::new(false), GFP_KERNEL)?;
+            let won = Arc::new(AtomicU32::new(0), GFP_KERNEL)?;
+            let (g, d, w, owned) = (go.clone(), done.clone(), won.clone(), Owned(ts));
+            kernel::workqueue::system_unbound().try_spawn(GFP_KERNEL, move || {
+                let owned = owned;
+                while !g.load(Ordering::Acquire) {
+                    core::hint::spin_loop();
+                }
+                w.store(
+                    u32::from(request::cancel(owned.0.sk())) + 1,
+                    Ordering::SeqCst,
+                );
+                owned.0.close();
+                d.store(true, Ordering::Release);
+            })?;
+            go.store(true, Ordering::Release);
+            let accepted = accept_next(&hn);
+            if let Some((_, file)) = &accepted {
+                // The agent's reference holds the file whatever the consumer does.
+                assert!(file_count(file) >= 1);
+            }
+            assert!(wait_for(&done));
+            drop(accepted);
+            settle();
+            assert_eq!(won.load(Ordering::SeqCst), 2);
+            assert_eq!(rec.calls(), 0);
+            assert!(request::lookup(key).is_none());
+            assert!(rec.destroyed());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fast_agent_completes_during_announce() -> Result {
+        // Known bug 15, one interleaving made certain: while submit is still announcing, an
+        // agent accepts the request and reports DONE. The failed announcement must then not
+        // take the request back: submit succeeds and the consumer hears once.
+        let hn = test_hn(5);
+        let ts = TestSocket::new()?;
+        let rec = Recorder::new();
+        let before = ts.count();
+        let agent_hn = hn.clone();
+        let ret = request::submit_to(
+            &hn,
+            ts.socket(),
+            test_proto(&rec),
+            Gfp::KERNEL,
+            |_, _, _| {
+                let (req, file) = accept_next(&agent_hn).ok_or(EAGAIN)?;
+                drop(file);
+                req.complete(Status::OK, None);
+                Err(ESRCH)
+            },
+        );
+        assert_eq!(ret, Ok(()));
+        assert_eq!(rec.calls(), 1);
+        assert_eq!(rec.status(), 0);
+        assert_eq!(ts.count(), before);
+        assert!(request::lookup(ts.key()).is_some());
+        ts.close();
+        assert!(rec.destroyed());
+        Ok(())
+    }
+
+    #[test]
+    fn accept_and_done_race_submit() -> Result {
+        // Known bug 15 under a real race: an agent on another CPU polls ACCEPT and completes
+        // whatever it gets, while submit announces and then (finding no listener) withdraws.
+        // Exactly one side wins: submit fails and the consumer never hears, or submit succeeds
+        // and the consumer hears once.
+        let hn = test_hn(5);
+        for _ in 0..200 {
+            let ts = TestSocket::new()?;
+            let rec = Recorder::new();
+            let before = ts.count();
+            let stop = Arc::new(AtomicBool::new(false), GFP_KERNEL)?;
+            let done = Arc::new(AtomicBool::new(false), GFP_KERNEL)?;
+            let (s, d, agent_hn) = (stop.clone(), done.clone(), hn.clone());
+            kernel::workqueue::system_unbound().try_spawn(GFP_KERNEL, move || {
+                loop {
+                    if let Some((req, file)) = accept_next(&agent_hn) {
+                        drop(file);
+                        req.complete(Status::OK, None);
+                        break;
+                    }
+                    if s.load(Ordering::Acquire) {
+                        break;
+                    }
+                    core::hint::spin_loop();
+                }
+                d.store(true, Ordering::Release);
+            })?;
+            let ret = request::submit_to(
+                &hn,
+                ts.socket(),
+                test_proto(&rec),
+                Gfp::KERNEL,
+                |_, _, _| Err(ESRCH),
+            );
+            stop.store(true, Ordering::Release);
+            assert!(wait_for(&done));
+            match ret {
+                Ok(()) => assert_eq!(rec.calls(), 1),
+                Err(e) => {
+                    assert_eq!(e, ESRCH);
+                    assert_eq!(rec.calls(), 0);
+                    assert!(request::lookup(ts.key()).is_none());
+                }
+            }
+            assert_eq!(ts.count(), before);
+            ts.close();
+            settle();
+            assert!(rec.destroyed());
+        }
+        Ok(())
+    }
+
+    /// A timer whose callback cancels a request, as a consumer's socket callback does in
+    /// softirq context.
+    #[repr(C)]
+    struct SoftirqCancel {
+        timer: bindings::timer_list,
+        sk: *mut bindings::sock,
+        won: AtomicU32,
+        fired: AtomicBool,
+    }
+
+    /// # Safety
+    ///
+    /// Called by the timer core with the `timer` of a live [`SoftirqCancel`].
+    unsafe extern "C" fn cancel_in_softirq(timer: *mut bindings::timer_list) {
+        // SAFETY: `timer` is the first field of a `SoftirqCancel` that outlives the timer.
+        let this = unsafe { &*timer.cast::<SoftirqCancel>() };
+        // SAFETY: The test keeps the socket alive until the timer has run.
+        let won = request::cancel(unsafe { Sock::from_raw(this.sk) });
+        this.won.store(u32::from(won) + 1, Ordering::SeqCst);
+        this.fired.store(true, Ordering::Release);
+    }
+
+    #[test]
+    fn cancel_from_a_timer_in_softirq() -> Result {
+        // Known bug 11: a consumer cancels from softirq context (a timer here, a socket
+        // callback in SunRPC). Lockdep records the service's locks as taken in softirq; any
+        // path that takes one of them with bottom halves enabled is then reported, which fails
+        // the run. Submit, accept and complete run again afterwards to give it the chance.
+        let hn = test_hn(5);
+        let (ts, rec, before) = submitted(&hn)?;
+        let mut t = KBox::new(
+            SoftirqCancel {
+                timer: Default::default(),
+                sk: NonNull::from(ts.sk()).as_ptr().cast(),
+                won: AtomicU32::new(0),
+                fired: AtomicBool::new(false),
+            },
+            GFP_KERNEL,
+        )?;
+        // SAFETY: The timer is initialised here, armed once and deleted (waiting for its
+        // callback) before the box is freed.
+        unsafe {
+            bindings::timer_init_key(
+                &mut t.timer,
+                Some(cancel_in_softirq),
+                0,
+                c"handshake_test_softirq_cancel".as_char_ptr(),
+                kernel::static_lock_class!().as_ptr(),
+            );
+            bindings::mod_timer(&mut t.timer, bindings::jiffies + 1);
+        }
+        let fired = wait_for(&t.fired);
+        // SAFETY: Initialised above; waits for a running callback.
+        unsafe { bindings::timer_delete_sync(&mut t.timer) };
+        assert!(fired);
+        assert_eq!(t.won.load(Ordering::SeqCst), 2);
+        assert_eq!(ts.count(), before);
+        assert_eq!(rec.calls(), 0);
+        ts.close();
+        // The whole life cycle once more, in process context, after the softirq usage.
+        let (ts, rec, _) = submitted(&hn)?;
+        let (req, file) = accept_next(&hn).ok_or(EAGAIN)?;
+        drop(file);
+        req.complete(Status::OK, None);
+        assert_eq!(rec.calls(), 1);
+        drop(req);
+        ts.close();
         Ok(())
     }
 }

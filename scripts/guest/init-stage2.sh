@@ -43,22 +43,41 @@ sh=/bin/sh
 eval "set -- $(cat /mnt/run/args)"
 # The script's output goes to the console through /dev/kmsg, line by line,
 # so that it never splits a line the kernel prints (KUnit's KTAP included).
-# The reader is not waited for: daemons the script leaves behind may hold
-# the FIFO open.
+# Daemons the script leaves behind may hold the FIFO open, so the reader
+# never sees its end: instead this init keeps a write end of its own (fd 3),
+# writes a marker after the script, and waits until the reader has passed
+# it, so that no line of the script is lost to the reboot.
 mkfifo /tmp/.console
-(while IFS= read -r line; do printf '<6>%s\n' "$line" > /dev/kmsg; done < /tmp/.console) &
+exec 3<>/tmp/.console
+(while IFS= read -r line; do
+	if [ "$line" = "handshake-console-end $nonce" ]; then
+		: > /tmp/.console-flushed
+		continue
+	fi
+	printf '<6>%s\n' "$line" > /dev/kmsg
+done < /tmp/.console) &
 $sh /mnt/run/test.sh "$@" > /tmp/.console 2>&1
 rc=$?
-sleep 0.2
+echo "handshake-console-end $nonce" >&3
+i=0
+while [ ! -e /tmp/.console-flushed ] && [ $i -lt 100 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+[ -e /tmp/.console-flushed ] || echo "handshake-console-lost"
 if grep -q handshake.kmemleak=1 /proc/cmdline; then
 	# kmemleak reports objects unreferenced for more than 5 s.
+	# A scan that cannot run must not read as a clean one.
 	sleep 6
-	echo scan > /sys/kernel/debug/kmemleak
-	echo scan > /sys/kernel/debug/kmemleak
-	leaks=$(cat /sys/kernel/debug/kmemleak)
-	if [ -n "$leaks" ]; then
-		echo handshake-kmemleak-found
-		echo "$leaks"
+	if echo scan > /sys/kernel/debug/kmemleak &&
+		echo scan > /sys/kernel/debug/kmemleak &&
+		leaks=$(cat /sys/kernel/debug/kmemleak); then
+		if [ -n "$leaks" ]; then
+			echo handshake-kmemleak-found
+			echo "$leaks"
+		fi
+	else
+		echo handshake-kmemleak-scan-failed
 	fi
 fi
 finish $rc

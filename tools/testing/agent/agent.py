@@ -15,6 +15,8 @@ REPLY_FIFO:
                        {"errno": n}
   done FD STATUS [ID...]  DONE with remote-auth IDs: {}
   close                close every socket fd held: {}
+  reopen               resolve the family again (after the module was
+                       reloaded) and rejoin the tlshd group: {}
   quit                 {} and exit
 
 A netlink error answers {"error": errno}.
@@ -28,6 +30,7 @@ import sys
 
 sys.path.insert(0, sys.argv[1])
 from lib import NlError, YnlFamily  # noqa: E402
+from lib.ynl import GenlProtocol  # noqa: E402
 
 NOBODY = 65534
 
@@ -95,9 +98,17 @@ def run(ynl, spec, cmd, held):
     return {'error': 22}
 
 
-def main(spec, cmd_fifo, reply_fifo):
+def open_family(spec):
+    """The handshake family, resolved now, with the tlshd group joined."""
+    # The library caches family ids per process; a reloaded module has a new one.
+    GenlProtocol.genl_family_name_to_id = {}
     ynl = YnlFamily(spec, schema='')
     ynl.ntf_subscribe('tlshd')
+    return ynl
+
+
+def main(spec, cmd_fifo, reply_fifo):
+    ynl = open_family(spec)
     held = []
     with open(reply_fifo, 'w', buffering=1) as reply:
         reply.write('{"ready": true}\n')
@@ -109,6 +120,14 @@ def main(spec, cmd_fifo, reply_fifo):
                 if cmd == 'quit':
                     reply.write('{}\n')
                     return
+                if cmd == 'reopen':
+                    ynl.close()
+                    try:
+                        ynl = open_family(spec)
+                        reply.write('{}\n')
+                    except Exception as e:  # noqa: BLE001
+                        reply.write(json.dumps({'error': str(e)}) + '\n')
+                    continue
                 try:
                     answer = run(ynl, spec, cmd, held)
                 except NlError as e:

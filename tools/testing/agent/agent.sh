@@ -5,8 +5,9 @@
 #                          (call it in this shell, not in $(...))
 #   agent_json KEY.PATH    prints a field of the answer: agent_json reply.sockfd
 #   agent_stop             quit and wait for it
-# The family (its id and groups) is resolved at start: restart the agent
-# after the module is reloaded.
+# The family (its id and groups) is resolved at start: after the module is
+# reloaded, restart the agent or have it resolve the family again
+# (agent_ask reopen).
 
 _agent_dir=$(dirname "${BASH_SOURCE[0]}")
 _agent_pid=

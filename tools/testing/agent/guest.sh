@@ -132,6 +132,55 @@ PY
 	rmmod hs_consumer
 }
 
+# Known bug 2: a consumer in atomic context (a BH-disabled spinlock held)
+# submits with GFP_ATOMIC while an agent listens, so READY is built and sent:
+# every allocation on the way must honour the flags (one that may sleep
+# splats under DEBUG_ATOMIC_SLEEP, which fails the run). The agent then
+# completes the request, once.
+atomic_submit_with_listener() {
+	dmesg -C
+	agent_start || return 1
+	insmod "$dir/hs_consumer.ko" port=4433 wait=0 atomic=1 || { agent_stop; return 1; }
+	agent_ask wait-ready
+	[ "$(agent_json ready.handler-class)" = tlshd ] || { agent_stop; return 1; }
+	agent_ask accept
+	local fd
+	fd=$(agent_json reply.sockfd) || { agent_stop; return 1; }
+	agent_ask done "$fd" 0
+	agent_ask close
+	agent_stop
+	klog
+	klog | grep -q 'submit 0$' || return 1
+	[ "$(klog | grep -c 'done status=0 ')" = 1 ] || return 1
+	rmmod hs_consumer
+}
+
+# Known bugs 6 and 1: the ACCEPT reply fails after the descriptor was
+# reserved (here: the consumer's keyring cannot be linked into the agent's,
+# it does not exist). The agent gets the error and no new descriptor, the
+# consumer -EIO once, and the socket is released.
+accept_reply_failure() {
+	dmesg -C
+	agent_start || return 1
+	insmod "$dir/hs_consumer.ko" port=4433 wait=0 keyring=2147483000 ||
+		{ agent_stop; return 1; }
+	agent_ask wait-ready
+	local before after
+	before=$(ls "/proc/$_agent_pid/fd" | wc -l)
+	agent_ask accept
+	after=$(ls "/proc/$_agent_pid/fd" | wc -l)
+	note "failed accept: $agent_answer, agent fds $before -> $after"
+	local err
+	err=$(agent_json error)
+	agent_stop
+	klog
+	rmmod hs_consumer
+	[ "$err" = 126 ] || return 1
+	[ "$before" = "$after" ] || return 1
+	[ "$(klog | grep -c 'done status=')" = 1 ] || return 1
+	klog | grep -q 'done status=-5 '
+}
+
 # Known bug 1: ACCEPT while the agent's descriptor table is full. The agent
 # gets EMFILE, the consumer -EIO, and the request's file is released exactly
 # once: the consumer unloads cleanly, its socket is destroyed (the module
@@ -203,7 +252,7 @@ netns_queues() {
 	done
 }
 
-ktap_suite handshake_agent 9
+ktap_suite handshake_agent 11
 ktap_check make_certificates certs
 ktap_check netns_has_own_queue netns_queues
 gnutls-serv --echo --x509certfile=srv.pem --x509keyfile=srv.key -p 4433 > serv.log 2>&1 &
@@ -213,6 +262,8 @@ ktap_check tlshd_anon_handshake_and_ktls_echo handshake_ok
 ktap_check trace_events_recorded trace_events
 ktap_check tlshd_wrong_ca_is_eacces handshake_wrong_ca
 ktap_check agent_accept_reply_and_done_peerid agent_accept_done
+ktap_check atomic_submit_with_a_listener_sends_ready atomic_submit_with_listener
+ktap_check accept_reply_failure_installs_no_descriptor accept_reply_failure
 ktap_check accept_with_full_fd_table_completes_eio_once accept_with_full_fd_table
 ktap_check unload_refused_while_accepted_socket_lives unload_with_accepted_socket
 ktap_end

@@ -6,7 +6,10 @@
  * an anonymous client handshake for "peername". With wait=1 it waits for
  * the outcome, prints it, and on success sends "line" and prints what comes
  * back (an echo server answers through kTLS). With wait=0 it leaves the
- * request to the agent. At unload it cancels what is left and closes.
+ * request to the agent. With atomic=1 it submits in atomic context (a
+ * spinlock held with bottom halves off) with GFP_ATOMIC, as a consumer in a
+ * socket callback would. keyring=SERIAL is handed to the agent. At unload it
+ * cancels what is left and closes.
  */
 
 #include <linux/completion.h>
@@ -15,6 +18,7 @@
 #include <linux/inet.h>
 #include <linux/module.h>
 #include <linux/net.h>
+#include <linux/spinlock.h>
 #include <linux/uio.h>
 #include <net/handshake.h>
 #include <net/net_namespace.h>
@@ -29,6 +33,11 @@ static bool wait = true;
 module_param(wait, bool, 0444);
 static char *line = "hello over ktls\n";
 module_param(line, charp, 0444);
+static bool atomic;
+module_param(atomic, bool, 0444);
+static int keyring;
+module_param(keyring, int, 0444);
+static DEFINE_SPINLOCK(hs_atomic_lock);
 
 static struct socket *hs_sock;
 static struct file *hs_file;
@@ -110,7 +119,14 @@ static int __init hs_consumer_init(void)
 	args.ta_done = hs_consumer_done;
 	args.ta_peername = peername;
 	args.ta_timeout_ms = 10000;
-	ret = tls_client_hello_anon(&args, GFP_KERNEL);
+	args.ta_keyring = keyring;
+	if (atomic) {
+		spin_lock_bh(&hs_atomic_lock);
+		ret = tls_client_hello_anon(&args, GFP_ATOMIC);
+		spin_unlock_bh(&hs_atomic_lock);
+	} else {
+		ret = tls_client_hello_anon(&args, GFP_KERNEL);
+	}
 	pr_info("hs_consumer: submit %d\n", ret);
 	if (ret)
 		goto out_put;

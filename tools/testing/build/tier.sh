@@ -10,7 +10,7 @@
 here=$(dirname "$0")
 . "$here/../../../scripts/tier-lib.sh"
 # The C reference has no module to check.
-[ "$FLAVOUR" = reference ] && exit 0
+[ "$FLAVOUR" = reference ] && { tier_skip handshake_build "the reference kernel has no module to build"; exit 0; }
 [ -n "$MODULE" ] || { tier_no_module handshake_build; exit; }
 ksrc=$(ksrc_dir)
 tmp=$(mktemp -d)

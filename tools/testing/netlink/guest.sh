@@ -67,7 +67,7 @@ assert done == {
 PY
 }
 
-ktap_suite handshake_netlink 12
+ktap_suite handshake_netlink 14
 ktap_check family_registered_with_ops_and_groups family
 ktap_check ynl_cli_finds_family_and_tlshd_group ynl_subscribes
 ktap_check policies_match_the_spec policy
@@ -99,4 +99,9 @@ ktap_check tlshd_starts_and_waits tlshd_waits
 # Handler class out of range is refused by the policy (max 2).
 ktap_check accept_class_over_max_is_erange \
 	expect_error 'Numerical result out of range' ynl --do accept --json '{"handler-class": 3}'
+# The extended ack names the missing attribute (GENL_REQ_ATTR_CHECK).
+ktap_check accept_without_class_names_it \
+	expect_error "'miss-type': 'handler-class'" ynl --do accept --json '{}'
+ktap_check done_without_sockfd_names_it \
+	expect_error "'miss-type': 'sockfd'" ynl --do done --json '{"status": 0}'
 ktap_end

@@ -27,6 +27,7 @@ make -s -C "$kdir" M="$tmp" "${KMAKE_FLAGS[@]}" modules >"$tmp/build.log" 2>&1 |
 printf '#!/bin/sh\nexit 0\n' > "$tmp/pass.sh"
 printf '#!/bin/sh\nexit 3\n' > "$tmp/exit3.sh"
 printf '#!/bin/sh\necho guest is stuck; sleep 100000\n' > "$tmp/hang.sh"
+printf '#!/bin/sh\numount /sys/kernel/debug\n' > "$tmp/nodebugfs.sh"
 cat > "$tmp/root.sh" <<'SH'
 #!/bin/bash
 set -e
@@ -52,7 +53,35 @@ run() {
 	fi
 }
 
-ktap_suite runner_selftest 9
+# The kernel's own reports of lock misuse and stalls, exactly as the kernel
+# prints them, must each fail a run. The module is loaded by the script.
+cat > "$tmp/insmod.sh" <<'SH'
+#!/bin/sh
+insmod "/mnt/run/files/selftest_plain.ko" "$@"
+sleep 4
+SH
+mkdir -p "$tmp/files"
+cp "$tmp/selftest_plain.ko" "$tmp/files/"
+
+# report NAME MODE KERNEL_TEXT [SECONDS]: the run fails as a kernel problem,
+# and the console shows the kernel's own text for it.
+report() {
+	local name=$1 mode=$2 text=$3 secs=${4:-30} rc
+	RUN_FILES=$tmp/files "$TOP/scripts/run-qemu.sh" --kernel "$kdir" --quiet \
+		--log "$tmp/$name.log" --initramfs --timeout 150 \
+		--cmdline "rcupdate.rcu_cpu_stall_timeout=3 rcupdate.rcu_task_stall_timeout=750" \
+		"$tmp/insmod.sh" "mode=$mode" "seconds=$secs" >"$tmp/$name.out" 2>&1
+	rc=$?
+	if [ "$rc" != 125 ] || ! grep -q "kernel reported a problem" "$tmp/$name.out"; then
+		ktap_fail "$name" "runner exited $rc: $(tail -3 "$tmp/$name.out" | tr '\n' ' ')"
+	elif ! grep -q "$text" "$tmp/$name.log"; then
+		ktap_fail "$name" "failed, but the kernel did not print '$text'"
+	else
+		ktap_ok "$name"
+	fi
+}
+
+ktap_suite runner_selftest 14
 run passing_script_passes 0 "guest verdict: PASS" --initramfs --timeout 120 "$tmp/pass.sh"
 run script_status_is_the_verdict 3 "test script exited 3" --initramfs --timeout 120 "$tmp/exit3.sh"
 run guest_root_has_the_tools 0 "guest verdict: PASS" --timeout 180 "$tmp/root.sh"
@@ -63,6 +92,10 @@ run module_load_failure_fails_the_run 125 "modload-failed" --initramfs --timeout
 run leak_fails_the_run 125 "kmemleak found leaks" --initramfs --timeout 120 --kmemleak \
 	--module "$tmp/selftest_plain.ko mode=leak" "$tmp/pass.sh"
 run hung_guest_times_out 124 "TIMEOUT after 30s" --initramfs --timeout 30 "$tmp/hang.sh"
+run failed_kmemleak_scan_fails_the_run 125 "kmemleak scan could not run" --initramfs \
+	--timeout 120 --kmemleak "$tmp/nodebugfs.sh"
+report lockdep_splat_fails_the_run lockdep "possible circular locking dependency"
+report rcu_stall_fails_the_run stall "detected stall" 8
 
 # A failing KUnit case must fail the report (and so make check).
 run kunit_module_runs 0 "guest verdict: PASS" --initramfs --kunit --timeout 120 \
@@ -76,4 +109,25 @@ elif ! grep -qx "2 passed, 1 failed, 0 skipped" "$tmp/report.out" ||
 else
 	ktap_ok failing_kunit_case_fails_the_report
 fi
+
+# A tier must produce what its plan declares: a missing suite, or one cut off
+# before its end line, fails the report even when everything printed passed.
+printf 'selftest_suite:\n\tone\nabsent_suite:\n\tanything\n' > "$tmp/plan"
+printf '    KTAP version 1\n    # Subtest: selftest_suite\n    1..1\n    ok 1 one\nok 1 selftest_suite\n' \
+	> "$tmp/complete.log"
+printf '    KTAP version 1\n    # Subtest: selftest_suite\n    1..1\n    ok 1 one\n' > "$tmp/cut.log"
+# plan_fails NAME LOG EXPECTED: the report fails and says why.
+plan_fails() {
+	if "$TOP/scripts/report.sh" "$tmp/report-$1" "selftest=$2=0=/dev/null=$tmp/plan" \
+		>"$tmp/$1.out" 2>&1; then
+		ktap_fail "$1" "report passed: $(tail -1 "$tmp/$1.out")"
+	elif ! grep -q "$3" "$tmp/$1.out"; then
+		ktap_fail "$1" "no '$3' in the report: $(tail -4 "$tmp/$1.out" | tr '\n' ' ')"
+	else
+		ktap_ok "$1"
+	fi
+}
+plan_fails missing_suite_fails_the_report "$tmp/complete.log" "plan: missing suite absent_suite"
+printf 'selftest_suite:\n\tone\n' > "$tmp/plan"
+plan_fails unterminated_suite_fails_the_report "$tmp/cut.log" "plan: suite selftest_suite has no end line"
 ktap_end

@@ -3,22 +3,32 @@
  * A throwaway module for the test runner's own tests: it misbehaves on
  * request so that the runner can be shown to notice.
  *
- *   mode=ok    load quietly
- *   mode=warn  WARN at load
- *   mode=fail  refuse to load (-EINVAL)
- *   mode=leak  allocate memory and lose it
+ *   mode=ok      load quietly
+ *   mode=warn    WARN at load
+ *   mode=fail    refuse to load (-EINVAL)
+ *   mode=leak    allocate memory and lose it
+ *   mode=lockdep take two locks in both orders (lockdep reports it)
+ *   mode=stall   spin in a kernel thread until RCU-tasks reports a stall
  *
  * With kunit=1 it also carries a KUnit suite with one passing and one
  * failing case.
  */
 #include <linux/module.h>
 #include <linux/bug.h>
+#include <linux/jiffies.h>
+#include <linux/kthread.h>
+#include <linux/rcupdate.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <kunit/test.h>
 
 static char *mode = "ok";
 module_param(mode, charp, 0444);
-MODULE_PARM_DESC(mode, "ok, warn, fail or leak");
+MODULE_PARM_DESC(mode, "ok, warn, fail, leak, lockdep or stall");
+
+static unsigned int seconds = 30;
+module_param(seconds, uint, 0444);
+MODULE_PARM_DESC(seconds, "how long stall lasts");
 
 #ifdef SELFTEST_KUNIT
 static void selftest_passes(struct kunit *test)
@@ -46,6 +56,18 @@ kunit_test_suite(selftest_suite);
 #endif
 
 static void *selftest_lost;
+static DEFINE_SPINLOCK(selftest_a);
+static DEFINE_SPINLOCK(selftest_b);
+
+static int selftest_spinner(void *unused)
+{
+	unsigned long end = jiffies + seconds * HZ;
+
+	/* Preemptible, but never a voluntary switch. */
+	while (time_before(jiffies, end))
+		cpu_relax();
+	return 0;
+}
 
 static int __init selftest_init(void)
 {
@@ -64,6 +86,24 @@ static int __init selftest_init(void)
 		for (i = 0; i < 64; i++)
 			WRITE_ONCE(selftest_lost, kmalloc(512 + 64 * i, GFP_KERNEL));
 		WRITE_ONCE(selftest_lost, NULL);
+	}
+	if (!strcmp(mode, "lockdep")) {
+		spin_lock(&selftest_a);
+		spin_lock(&selftest_b);
+		spin_unlock(&selftest_b);
+		spin_unlock(&selftest_a);
+		spin_lock(&selftest_b);
+		spin_lock(&selftest_a);
+		spin_unlock(&selftest_a);
+		spin_unlock(&selftest_b);
+	}
+	if (!strcmp(mode, "stall")) {
+		/*
+		 * A kernel thread that never schedules voluntarily holds up an
+		 * RCU-tasks grace period (this works on one CPU too).
+		 */
+		kthread_run(selftest_spinner, NULL, "selftest_spin");
+		synchronize_rcu_tasks();
 	}
 	return 0;
 }
