@@ -458,12 +458,6 @@ impl HandshakeNet {
             drop(completion);
         }
     }
-
-    /// Takes a pending request back after its announcement failed: its pin if it was still
-    /// queued (nobody accepted it), in which case it is completed without calling the consumer.
-    fn withdraw(&self, req: &Request) -> Option<SocketPin> {
-        req.leave(Leaving::Pending, false)
-    }
 }
 
 /// The limit of pending requests for new namespaces; 0 means [`default_pending_max`].
@@ -625,7 +619,9 @@ pub(crate) fn submit_to(
     let req = enqueue(hn, pin, proto, gfp)?;
     if let Err(e) = announce(net, req.proto.class(), gfp) {
         tp::handshake_notify_err(net, req.id(), Some(req.sk), e.to_errno());
-        if let Some(pin) = hn.withdraw(&req) {
+        // Take the request back if nobody accepted it meanwhile; it then completes without
+        // calling the consumer.
+        if let Some(pin) = req.leave(Leaving::Pending, false) {
             let entry = {
                 let mut table = table();
                 let entry = table.remove(req.sk);

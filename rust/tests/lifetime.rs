@@ -266,11 +266,7 @@ mod cases {
         drop(req);
         assert_eq!(rec.calls(), 1);
         // The pin was the last reference; a kernel thread's final fput is deferred.
-        // SAFETY: Process context.
-        unsafe {
-            bindings::flush_delayed_fput();
-            bindings::rcu_barrier();
-        }
+        settle();
         assert!(request::lookup(sk).is_none());
         assert!(rec.destroyed());
         Ok(())
