@@ -4,6 +4,9 @@
 # Build a kernel out of tree into the cache, or reuse the cached one.
 #   scripts/kernel.sh test       the test kernel (NET_HANDSHAKE off)
 #   scripts/kernel.sh reference  the C reference (NET_HANDSHAKE=y + its KUnit)
+#   scripts/kernel.sh minimal    the least a kernel can have for the module (no
+#                                keys, tracing, RCU-tasks or KUnit), prepared
+#                                for module builds only (modules_prepare)
 #   scripts/kernel.sh --dir test print where it is (or would be); build nothing
 # Prints the build directory on stdout.
 set -euo pipefail
@@ -12,7 +15,7 @@ set -euo pipefail
 print_only=0
 [ "${1:-}" = --dir ] && { print_only=1; shift; }
 flavour=${1:-test}
-case $flavour in test|reference) ;; *) die "unknown kernel flavour $flavour";; esac
+case $flavour in test|reference|minimal) ;; *) die "unknown kernel flavour $flavour";; esac
 
 src=$(ksrc_dir)
 [ -f "$src/.unpacked" ] || die "no kernel source in $src: run scripts/prereqs.sh"
@@ -25,7 +28,9 @@ if [ -f "$out/.done" ]; then
 	exit 0
 fi
 
-say "$flavour kernel: building in $out (cold: about 10 min on 2 cores)"
+target=()
+[ "$flavour" = minimal ] && target=(modules_prepare)
+say "$flavour kernel: building in $out (cold: $([ "$flavour" = minimal ] && echo 'about 2 min' || echo 'about 10 min') on 2 cores)"
 rm -rf "$out"
 mkdir -p "$out"
 kmake() { make -s -C "$src" O="$out" "${KMAKE_FLAGS[@]}" "$@"; }
@@ -33,6 +38,7 @@ kmake() { make -s -C "$src" O="$out" "${KMAKE_FLAGS[@]}" "$@"; }
 kmake tinyconfig >/dev/null
 frags=("$TOP/scripts/kernel/config.fragment")
 [ "$flavour" = reference ] && frags+=("$TOP/scripts/kernel/reference.fragment")
+[ "$flavour" = minimal ] && frags=("$TOP/scripts/kernel/minimal.fragment")
 (cd "$out" && "$src"/scripts/kconfig/merge_config.sh -m -O "$out" \
 	"$out/.config" "${frags[@]}" >/dev/null)
 kmake olddefconfig >/dev/null
@@ -60,7 +66,7 @@ done
 log=$out/build.log
 start=$(date +%s)
 set +e
-make -C "$src" O="$out" "${KMAKE_FLAGS[@]}" -j"$JOBS" >"$log" 2>&1 &
+make -C "$src" O="$out" "${KMAKE_FLAGS[@]}" -j"$JOBS" "${target[@]}" >"$log" 2>&1 &
 pid=$!
 while kill -0 $pid 2>/dev/null; do
 	sleep 20

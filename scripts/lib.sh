@@ -31,14 +31,18 @@ rustc_version() { /usr/bin/rustc --version 2>/dev/null || echo none; }
 
 # Cache key of a kernel build: source version, config inputs, patches, the
 # recipe (scripts/kernel.sh), toolchain.
-# $1: flavour (test|reference)
+# $1: flavour (test|reference|minimal)
 kernel_key() {
 	local flavour=$1
 	{
 		echo "$KSRC_DEB_VERSION $flavour"
 		cat "$TOP"/scripts/kernel.sh
-		cat "$TOP"/scripts/kernel/config.fragment
-		[ "$flavour" = reference ] && cat "$TOP"/scripts/kernel/reference.fragment
+		case $flavour in
+		minimal) cat "$TOP"/scripts/kernel/minimal.fragment ;;
+		reference) cat "$TOP"/scripts/kernel/config.fragment \
+			"$TOP"/scripts/kernel/reference.fragment ;;
+		*) cat "$TOP"/scripts/kernel/config.fragment ;;
+		esac
 		cat "$TOP"/scripts/kernel/patches/*.patch 2>/dev/null
 		rustc_version
 		"$BINDGEN" --version 2>/dev/null

@@ -6,7 +6,7 @@
 # header, every unsafe block justified, the layers of the crate (no import
 # cycle, the service logic forbids unsafe and holds 40% of the code), no test
 # code in the production module, and the consumer API exported as the C
-# service does.
+# service does; and it builds against a minimal kernel.
 here=$(dirname "$0")
 . "$here/../../../scripts/tier-lib.sh"
 # The C reference has no module to check.
@@ -18,13 +18,13 @@ trap 'rm -rf "$tmp"' EXIT
 
 # fresh_build NAME MAKE-ARGS...: build the sources in a fresh copy, so that
 # every object is compiled (and checked) again; no warning and no error
-# allowed. The log is $RESULTS/NAME.log.
+# allowed. The log is $RESULTS/NAME.log. The kernel is $build_kdir if set.
 fresh_build() {
 	local name=$1
 	shift
 	rm -rf "$tmp/$name"
 	(cd "$TOP" && git ls-files -co --exclude-standard | cpio -pdm --quiet "$tmp/$name")
-	make -C "$KDIR" M="$tmp/$name" "${KMAKE_FLAGS[@]}" "$@" modules \
+	make -C "${build_kdir:-$KDIR}" M="$tmp/$name" "${KMAKE_FLAGS[@]}" "$@" modules \
 		> "$RESULTS/$name.log" 2>&1 || { tail -20 "$RESULTS/$name.log"; return 1; }
 	! grep -E -A5 'warning[:\[]|error[:\[]' "$RESULTS/$name.log"
 }
@@ -37,6 +37,20 @@ kunit_no_warnings() { fresh_build kunit-rebuild CONFIG_HANDSHAKE_RS_KUNIT_TEST=y
 clippy_clean() {
 	fresh_build clippy CLIPPY=1 &&
 		fresh_build clippy-kunit CLIPPY=1 CONFIG_HANDSHAKE_RS_KUNIT_TEST=y
+}
+
+# Against the least kernel the module supports (scripts/kernel.sh minimal:
+# tinyconfig with 64BIT, MODULES, MODULE_UNLOAD, NET, INET and RUST; no keys,
+# no tracing and so no RCU-tasks, no KUnit), prepared once and cached. Only
+# modules_prepare ran there, so there is no Module.symvers: modpost is told
+# to only warn (in capitals) that the kernel's symbols are unknown.
+minimal_kernel_build() {
+	local kdir
+	kdir=$("$TOP/scripts/kernel.sh" minimal 2>"$RESULTS/minimal-kernel.log") ||
+		{ tail -20 "$RESULTS/minimal-kernel.log"; return 1; }
+	grep -q '^CONFIG_TASKS_RCU=y' "$kdir/.config" &&
+		{ echo "the minimal kernel has RCU-tasks"; return 1; }
+	build_kdir=$kdir fresh_build minimal-build KBUILD_MODPOST_WARN=1
 }
 
 no_import_cycles() { python3 "$TOP/scripts/module-graph.py"; }
@@ -109,10 +123,11 @@ consumer_api_exported() {
 	return $rc
 }
 
-ktap_suite handshake_build 11
+ktap_suite handshake_build 12
 ktap_check builds_without_warnings no_warnings
 ktap_check builds_with_kunit_suites_without_warnings kunit_no_warnings
 ktap_check clippy_clean clippy_clean
+ktap_check builds_against_a_minimal_kernel minimal_kernel_build
 ktap_check rustfmt_clean rustfmt_clean
 ktap_check checkpatch_clean checkpatch_clean
 ktap_check netlink_tables_generated_from_the_ynl_spec tables_match_the_spec

@@ -57,8 +57,10 @@ run() {
 # prints them, must each fail a run. The module is loaded by the script.
 cat > "$tmp/insmod.sh" <<'SH'
 #!/bin/sh
+# A task blocked for 3 s is hung (the test kernel's own limit is 20 s).
+echo 3 > /proc/sys/kernel/hung_task_timeout_secs
+# Each report is printed while insmod runs: the module's init makes it.
 insmod "/mnt/run/files/selftest_plain.ko" "$@"
-sleep 4
 SH
 mkdir -p "$tmp/files"
 cp "$tmp/selftest_plain.ko" "$tmp/files/"
@@ -81,7 +83,7 @@ report() {
 	fi
 }
 
-ktap_suite runner_selftest 14
+ktap_suite runner_selftest 16
 run passing_script_passes 0 "guest verdict: PASS" --initramfs --timeout 120 "$tmp/pass.sh"
 run script_status_is_the_verdict 3 "test script exited 3" --initramfs --timeout 120 "$tmp/exit3.sh"
 run guest_root_has_the_tools 0 "guest verdict: PASS" --timeout 180 "$tmp/root.sh"
@@ -91,11 +93,13 @@ run module_load_failure_fails_the_run 125 "modload-failed" --initramfs --timeout
 	--module "$tmp/selftest_plain.ko mode=fail" "$tmp/pass.sh"
 run leak_fails_the_run 125 "kmemleak found leaks" --initramfs --timeout 120 --kmemleak \
 	--module "$tmp/selftest_plain.ko mode=leak" "$tmp/pass.sh"
-run hung_guest_times_out 124 "TIMEOUT after 30s" --initramfs --timeout 30 "$tmp/hang.sh"
+run hung_guest_times_out 124 "TIMEOUT after 20s" --initramfs --timeout 20 "$tmp/hang.sh"
 run failed_kmemleak_scan_fails_the_run 125 "kmemleak scan could not run" --initramfs \
 	--timeout 120 --kmemleak "$tmp/nodebugfs.sh"
 report lockdep_splat_fails_the_run lockdep "possible circular locking dependency"
 report rcu_stall_fails_the_run stall "detected stall" 8
+report kasan_report_fails_the_run uaf "BUG: K[AF][A-Z]*: .*use-after-free"
+report hung_task_fails_the_run hung "blocked for more than 3 seconds" 8
 
 # A failing KUnit case must fail the report (and so make check).
 run kunit_module_runs 0 "guest verdict: PASS" --initramfs --kunit --timeout 120 \

@@ -9,6 +9,9 @@
  *   mode=leak    allocate memory and lose it
  *   mode=lockdep take two locks in both orders (lockdep reports it)
  *   mode=stall   spin in a kernel thread until RCU-tasks reports a stall
+ *   mode=uaf     read a freed object (KASAN reports it)
+ *   mode=hung    block in D state for "seconds" (the hung task detector
+ *                reports it once its timeout is below that)
  *
  * With kunit=1 it also carries a KUnit suite with one passing and one
  * failing case.
@@ -18,17 +21,18 @@
 #include <linux/jiffies.h>
 #include <linux/kthread.h>
 #include <linux/rcupdate.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <kunit/test.h>
 
 static char *mode = "ok";
 module_param(mode, charp, 0444);
-MODULE_PARM_DESC(mode, "ok, warn, fail, leak, lockdep or stall");
+MODULE_PARM_DESC(mode, "ok, warn, fail, leak, lockdep, stall, uaf or hung");
 
 static unsigned int seconds = 30;
 module_param(seconds, uint, 0444);
-MODULE_PARM_DESC(seconds, "how long stall lasts");
+MODULE_PARM_DESC(seconds, "how long stall and hung last");
 
 #ifdef SELFTEST_KUNIT
 static void selftest_passes(struct kunit *test)
@@ -105,6 +109,19 @@ static int __init selftest_init(void)
 		kthread_run(selftest_spinner, NULL, "selftest_spin");
 		synchronize_rcu_tasks();
 	}
+	if (!strcmp(mode, "uaf")) {
+		char *gone = kmalloc(64, GFP_KERNEL);
+
+		if (!gone)
+			return -ENOMEM;
+		kfree(gone);
+		/* Keep the compiler from seeing that the object is gone. */
+		OPTIMIZER_HIDE_VAR(gone);
+		pr_info("runner self-test: read %d from a freed object\n",
+			READ_ONCE(gone[8]));
+	}
+	if (!strcmp(mode, "hung"))
+		schedule_timeout_uninterruptible(seconds * HZ);
 	return 0;
 }
 
