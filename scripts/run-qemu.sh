@@ -45,7 +45,7 @@ while [ $# -gt 0 ]; do
 	--mem) mem=$2; shift 2 ;;
 	--log) log=$2; shift 2 ;;
 	--quiet) quiet=1; shift ;;
-	--cmdline) cmdline=$2; shift 2 ;;
+	--cmdline) cmdline+=" $2"; shift 2 ;;
 	--kunit-boot) kunit_boot=$2; shift 2 ;;
 	--kmemleak) cmdline+=" handshake.kmemleak=1"; shift ;;
 	--kunit) cmdline+=" handshake.kunit=1"; shift ;;

@@ -15,6 +15,7 @@ use crate::{
     },
     netlink, //
 };
+use kernel::cpu::CpuId;
 
 #[kunit_tests(handshake_lifetime)]
 mod cases {
@@ -387,6 +388,17 @@ mod cases {
         }
     }
 
+    /// Rounds of each race.
+    const ROUNDS: usize = 200;
+
+    /// With a second CPU, some rounds of a race ran their two sides on different CPUs.
+    fn assert_two_cpus_raced(crossed: usize) {
+        if kernel::cpu::nr_cpu_ids() > 1 {
+            pr_info!("{crossed} of {ROUNDS} rounds raced on two CPUs\n");
+            assert!(crossed > 0);
+        }
+    }
+
     /// A socket handed to a work item, which closes it.
     struct Owned(TestSocket);
 
@@ -400,18 +412,27 @@ mod cases {
         // stays valid (KASAN and the file count would see a use after free); the consumer's
         // callback never runs, the cancel always wins, every socket is destroyed.
         let hn = test_hn(5);
-        for _ in 0..200 {
+        let mut crossed = 0;
+        for _ in 0..ROUNDS {
             let (ts, rec, _) = submitted(&hn)?;
             let key = ts.key();
             let go = Arc::new(AtomicBool::new(false), GFP_KERNEL)?;
             let done = Arc::new(AtomicBool::new(false), GFP_KERNEL)?;
             let won = Arc::new(AtomicU32::new(0), GFP_KERNEL)?;
-            let (g, d, w, owned) = (go.clone(), done.clone(), won.clone(), Owned(ts));
+            let cpu = Arc::new(AtomicU32::new(u32::MAX), GFP_KERNEL)?;
+            let (g, d, w, c, owned) = (
+                go.clone(),
+                done.clone(),
+                won.clone(),
+                cpu.clone(),
+                Owned(ts),
+            );
             kernel::workqueue::system_unbound().try_spawn(GFP_KERNEL, move || {
                 let owned = owned;
                 while !g.load(Ordering::Acquire) {
                     core::hint::spin_loop();
                 }
+                c.store(CpuId::current().as_u32(), Ordering::Relaxed);
                 w.store(
                     u32::from(request::cancel(owned.0.sk())) + 1,
                     Ordering::SeqCst,
@@ -421,11 +442,13 @@ mod cases {
             })?;
             go.store(true, Ordering::Release);
             let accepted = accept_next(&hn);
+            let here = CpuId::current().as_u32();
             if let Some((_, file)) = &accepted {
                 // The agent's reference holds the file whatever the consumer does.
                 assert!(file_count(file) >= 1);
             }
             assert!(wait_for(&done));
+            crossed += usize::from(cpu.load(Ordering::Relaxed) != here);
             drop(accepted);
             settle();
             assert_eq!(won.load(Ordering::SeqCst), 2);
@@ -433,6 +456,7 @@ mod cases {
             assert!(request::lookup(key).is_none());
             assert!(rec.destroyed());
         }
+        assert_two_cpus_raced(crossed);
         Ok(())
     }
 
@@ -475,14 +499,17 @@ mod cases {
         // Exactly one side wins: submit fails and the consumer never hears, or submit succeeds
         // and the consumer hears once.
         let hn = test_hn(5);
-        for _ in 0..200 {
+        let mut crossed = 0;
+        for _ in 0..ROUNDS {
             let ts = TestSocket::new()?;
             let rec = Recorder::new();
             let before = ts.count();
             let stop = Arc::new(AtomicBool::new(false), GFP_KERNEL)?;
             let done = Arc::new(AtomicBool::new(false), GFP_KERNEL)?;
-            let (s, d, agent_hn) = (stop.clone(), done.clone(), hn.clone());
+            let cpu = Arc::new(AtomicU32::new(u32::MAX), GFP_KERNEL)?;
+            let (s, d, c, agent_hn) = (stop.clone(), done.clone(), cpu.clone(), hn.clone());
             kernel::workqueue::system_unbound().try_spawn(GFP_KERNEL, move || {
+                c.store(CpuId::current().as_u32(), Ordering::Relaxed);
                 loop {
                     if let Some((req, file)) = accept_next(&agent_hn) {
                         drop(file);
@@ -503,8 +530,10 @@ mod cases {
                 Gfp::KERNEL,
                 |_, _, _| Err(ESRCH),
             );
+            let here = CpuId::current().as_u32();
             stop.store(true, Ordering::Release);
             assert!(wait_for(&done));
+            crossed += usize::from(cpu.load(Ordering::Relaxed) != here);
             match ret {
                 Ok(()) => assert_eq!(rec.calls(), 1),
                 Err(e) => {
@@ -518,6 +547,7 @@ mod cases {
             settle();
             assert!(rec.destroyed());
         }
+        assert_two_cpus_raced(crossed);
         Ok(())
     }
 

@@ -66,19 +66,14 @@ while [ ! -e /tmp/.console-flushed ] && [ $i -lt 100 ]; do
 done
 [ -e /tmp/.console-flushed ] || echo "handshake-console-lost"
 if grep -q handshake.kmemleak=1 /proc/cmdline; then
-	# kmemleak reports an object found unreferenced, unchanged since the
-	# scan before and older than 5 s: a first scan now, the second once
-	# the script's last objects are 6 s old (a scan takes seconds here).
-	# A scan that cannot run must not read as a clean one.
-	ended=$(cut -d. -f1 /proc/uptime)
-	if echo scan > /sys/kernel/debug/kmemleak; then
-		now=$(cut -d. -f1 /proc/uptime)
-		[ $((now - ended)) -ge 6 ] || sleep $((6 - (now - ended)))
-		scanned=1
-	else
-		scanned=0
-	fi
-	if [ $scanned = 1 ] && echo scan > /sys/kernel/debug/kmemleak &&
+	# kmemleak reports an object older than 5 s that two scans in a row
+	# found unreferenced and unchanged (a scan only checksums the objects
+	# it finds unreferenced): wait until what the script left behind has
+	# been torn down (deferred releases, RCU) and is 6 s old, then scan
+	# twice. A scan that cannot run must not read as a clean one.
+	sleep 6
+	if echo scan > /sys/kernel/debug/kmemleak &&
+		echo scan > /sys/kernel/debug/kmemleak &&
 		leaks=$(cat /sys/kernel/debug/kmemleak); then
 		if [ -n "$leaks" ]; then
 			echo handshake-kmemleak-found

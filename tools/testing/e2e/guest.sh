@@ -87,7 +87,7 @@ stop_tlshd() {
 	tlshd_pid=
 }
 
-pki_setup /tmp/pki
+pki_setup /tmp/pki /mnt/run/files/pki
 write_tlshd_conf /tmp/pki > /etc/tlshd.conf
 . /tmp/pki/serials
 

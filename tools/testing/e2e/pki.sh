@@ -1,10 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0
-# Sourced in the guest: credentials for the end-to-end tests and the demo.
+# Sourced in the guest, and on the host by the e2e tier: credentials for
+# the end-to-end tests and the demo.
 #
-# pki_setup DIR makes, in DIR:
+# pki_setup DIR [FROM] makes, in DIR (copied from FROM, made by pki_files on
+# the host, when given: openssl costs seconds per run in the emulator):
 #   ca.pem/ca.key               the test CA (tlshd's trust store)
 #   server.pem/server.key       CN=localhost, SAN DNS:localhost, IP:127.0.0.1
 #   client.pem/client.key       CN=e2e-client, signed by the CA
+#   client.der/client.key.der   the same in DER, for the "user" keys
 #   rogue-ca.pem, rogue-server.pem/.key
 #                               a server certificate from an untrusted CA
 #   psk.bin, psk.passwd         a 32-byte PSK and gnutls-serv's password file
@@ -12,7 +15,11 @@
 #                               "handshake-e2e" keyring), PSK (a "psk" key
 #                               named by PSK_IDENTITY), PSK_HEX,
 #                               CLIENT_CERT/CLIENT_KEY (DER, "user" keys)
+# pki_files DIR makes only the files (the host or the guest can run it).
 # write_tlshd_conf DIR prints a tlshd.conf that uses them.
+
+# The PSK's identity (gnutls-serv's password file and the "psk" key).
+PKI_PSK_IDENTITY=e2e-client
 
 _pki_quiet() { "$@" > /dev/null 2>&1 || { echo "pki: failed: $*" >&2; return 1; }; }
 
@@ -33,24 +40,38 @@ _pki_ca() {
 		-addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign
 }
 
-pki_setup() {
-	local d=$1 kr psk cert key hex k
+pki_files() {
+	local d=$1 hex
 	mkdir -p "$d"
 	_pki_ca "$d" e2e-ca ca && _pki_ca "$d" e2e-rogue-ca rogue-ca &&
 	_pki_cert "$d" server localhost ca && _pki_cert "$d" client e2e-client ca &&
 	_pki_cert "$d" rogue-server localhost rogue-ca || return 1
-
-	PSK_IDENTITY=e2e-client
+	_pki_quiet openssl x509 -in "$d/client.pem" -outform DER -out "$d/client.der" &&
+	_pki_quiet openssl pkey -in "$d/client.key" -outform DER -out "$d/client.key.der" ||
+		return 1
 	head -c 32 /dev/urandom > "$d/psk.bin"
 	hex=$(od -An -tx1 "$d/psk.bin" | tr -d ' \n')
-	echo "$PSK_IDENTITY:$hex" > "$d/psk.passwd"
+	echo "$PKI_PSK_IDENTITY:$hex" > "$d/psk.passwd"
+}
+
+pki_setup() {
+	local d=$1 from=${2:-} kr psk cert key hex k
+	mkdir -p "$d"
+	if [ -n "$from" ]; then
+		cp "$from"/* "$d"/ || return 1
+	else
+		pki_files "$d" || return 1
+	fi
+
+	PSK_IDENTITY=$PKI_PSK_IDENTITY
+	hex=$(od -An -tx1 "$d/psk.bin" | tr -d ' \n')
 	# Keys live in a keyring of root's user keyring. tlshd runs with a
 	# session keyring of its own, so root (not only a possessor) needs
 	# every permission on them.
 	kr=$(keyctl newring handshake-e2e @u) &&
 	psk=$(keyctl padd psk "$PSK_IDENTITY" "$kr" < "$d/psk.bin") &&
-	cert=$(openssl x509 -in "$d/client.pem" -outform DER | keyctl padd user e2e-client-cert "$kr") &&
-	key=$(openssl pkey -in "$d/client.key" -outform DER | keyctl padd user e2e-client-key "$kr") ||
+	cert=$(keyctl padd user e2e-client-cert "$kr" < "$d/client.der") &&
+	key=$(keyctl padd user e2e-client-key "$kr" < "$d/client.key.der") ||
 		return 1
 	for k in "$kr" "$psk" "$cert" "$key"; do keyctl setperm "$k" 0x3f3f0000 || return 1; done
 	cat > "$d/serials" <<S

@@ -12,6 +12,15 @@ build=$RESULTS/consumers
 rm -rf "$build"
 tier_build handshake_e2e "$build" "$TOP"/tools/consumers/Kbuild "$TOP"/tools/consumers/*.c ||
 	exit 1
+# The certificates and keys are made here: openssl takes seconds in the guest.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+if ! (. "$here/pki.sh" && pki_files "$tmp/files/pki"); then
+	ktap_suite handshake_e2e 1
+	ktap_fail certificates_made "openssl could not make them on the host"
+	ktap_end
+	exit 1
+fi
 args=(--timeout 400 --kmemleak)
 [ "$FLAVOUR" = test ] && args+=(--module "$MODULE")
-tier_run e2e "${args[@]}" --module "$build/handshake_e2e.ko" "$here/guest.sh"
+RUN_FILES=$tmp/files tier_run e2e "${args[@]}" --module "$build/handshake_e2e.ko" "$here/guest.sh"

@@ -9,7 +9,7 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../../scripts/tier-lib.sh"
 if [ "$FLAVOUR" = reference ]; then
-	tier_run kunit --initramfs --kunit --timeout 300 --kunit-boot 'Handshake*' \
+	tier_run kunit --initramfs --kunit --kmemleak --timeout 300 --kunit-boot 'Handshake*' \
 		"$here/guest.sh" "$FLAVOUR"
 	exit
 fi

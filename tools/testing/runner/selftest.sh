@@ -2,9 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Tests of the test runner itself: it must pass what passes and fail, with a
-# clear message, a failing KUnit case, a kernel warning, a leak, a module
-# that does not load and a guest that hangs. Uses a throwaway module built in a
-# temporary directory. Prints KTAP on stdout.
+# clear message, a failing KUnit case, a kernel warning, a leak, a failed
+# leak scan, a module that does not load, a guest that hangs, a lockdep
+# splat, an RCU stall, a KASAN report, a hung task, and a tier whose plan is
+# not met. Uses a throwaway module built in a temporary directory. Prints
+# KTAP on stdout.
 #
 # usage: selftest.sh KERNEL_BUILD_DIR
 set -uo pipefail
@@ -37,7 +39,8 @@ python3 -c 'import yaml'
 touch /etc/written-in-overlay
 SH
 
-# run NAME EXPECTED_STATUS EXPECTED_MESSAGE RUNNER_ARGS...
+# run NAME EXPECTED_STATUS EXPECTED_MESSAGE RUNNER_ARGS...: the runner exits
+# with that status and says that; the console also shows $log_wants if set.
 run() {
 	local name=$1 want=$2 msg=$3 rc
 	shift 3
@@ -48,6 +51,8 @@ run() {
 		ktap_fail "$name" "runner exited $rc, expected $want: $(tail -3 "$tmp/$name.out" | tr '\n' ' ')"
 	elif [ -n "$msg" ] && ! grep -q "$msg" "$tmp/$name.out"; then
 		ktap_fail "$name" "no '$msg' in the runner's output: $(tail -3 "$tmp/$name.out" | tr '\n' ' ')"
+	elif [ -n "${log_wants:-}" ] && ! grep -q "$log_wants" "$tmp/$name.log"; then
+		ktap_fail "$name" "no '$log_wants' on the guest's console"
 	else
 		ktap_ok "$name"
 	fi
@@ -57,8 +62,10 @@ run() {
 # prints them, must each fail a run. The module is loaded by the script.
 cat > "$tmp/insmod.sh" <<'SH'
 #!/bin/sh
-# A task blocked for 3 s is hung (the test kernel's own limit is 20 s).
+# A task blocked for 3 s is hung (the test kernel's own limit is 60 s),
+# looked for every second.
 echo 3 > /proc/sys/kernel/hung_task_timeout_secs
+echo 1 > /proc/sys/kernel/hung_task_check_interval_secs
 # Each report is printed while insmod runs: the module's init makes it.
 insmod "/mnt/run/files/selftest_plain.ko" "$@"
 SH
@@ -93,7 +100,9 @@ run module_load_failure_fails_the_run 125 "modload-failed" --initramfs --timeout
 	--module "$tmp/selftest_plain.ko mode=fail" "$tmp/pass.sh"
 run leak_fails_the_run 125 "kmemleak found leaks" --initramfs --timeout 120 --kmemleak \
 	--module "$tmp/selftest_plain.ko mode=leak" "$tmp/pass.sh"
-run hung_guest_times_out 124 "TIMEOUT after 20s" --initramfs --timeout 20 "$tmp/hang.sh"
+# (in the script, not before it)
+log_wants="guest is stuck" run hung_guest_times_out 124 "TIMEOUT after 20s" --initramfs \
+	--timeout 20 "$tmp/hang.sh"
 run failed_kmemleak_scan_fails_the_run 125 "kmemleak scan could not run" --initramfs \
 	--timeout 120 --kmemleak "$tmp/nodebugfs.sh"
 report lockdep_splat_fails_the_run lockdep "possible circular locking dependency"

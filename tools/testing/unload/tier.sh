@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Tier "unload": insert and remove handshake.ko 100 times, with requests
+# Tier "unload": insert and remove handshake.ko 60 times, with requests
 # pending or held by an agent on some iterations; no warning, no leak.
 # The C reference is built in: nothing to unload there.
 here=$(cd "$(dirname "$0")" && pwd)
