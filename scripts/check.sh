@@ -58,11 +58,19 @@ if [ $flavour = test ] && [ -f "$TOP/Kbuild" ]; then
 	[ $rc = 0 ] || tail -30 "$results/kunit-module-build.log" >&2
 fi
 
-# Tiers run two at a time (a guest mostly keeps one of its two vCPUs busy), the longest
-# first so that the rest fill in beside them (on 2 cores, warm: unload and
-# e2e about 3.5 min each, runner 3.3, agent 2.7, kunit 1.9, netlink 1.2,
-# build 0.7).
-order=(unload e2e runner agent kunit netlink)
+# The agent the stress tier runs (a user-space Rust program; cached by cargo).
+step "building tools/hs-agent"
+hs_agent=
+CARGO_TARGET_DIR=$TOP/build/hs-agent cargo build --release --locked \
+	--manifest-path "$TOP/tools/hs-agent/Cargo.toml" >"$results/hs-agent-build.log" 2>&1 &&
+	hs_agent=$TOP/build/hs-agent/release/hs-agent
+[ -n "$hs_agent" ] || tail -30 "$results/hs-agent-build.log" >&2
+
+# Tiers run two at a time (a guest mostly keeps one vCPU busy), the longest
+# first so that the rest fill in beside them (on 2 cores, warm: runner and
+# e2e about 3 min each, agent 2.6, unload 2.3, kunit 2, stress 1.7, netlink
+# 1, build 0.7).
+order=(e2e runner agent unload kunit stress netlink)
 for t in "$TOP"/tools/testing/*/tier.sh; do
 	n=$(basename "$(dirname "$t")")
 	[[ " ${order[*]} " == *" $n "* ]] || order+=("$n")
@@ -75,7 +83,8 @@ for name in "${order[@]}"; do
 	[ -z "${CHECK_TIERS:-}" ] || [[ " $CHECK_TIERS " == *" $name "* ]] || continue
 	while [ "$(jobs -rp | wc -l)" -ge "${CHECK_JOBS:-2}" ]; do wait -n; done
 	step "tier $name: started"
-	(KDIR=$kdir MODULE=$module KUNIT_MODULE=$kunit_module FLAVOUR=$flavour RESULTS=$results \
+	(KDIR=$kdir MODULE=$module KUNIT_MODULE=$kunit_module HS_AGENT=$hs_agent \
+		FLAVOUR=$flavour RESULTS=$results \
 		bash "$t" > "$results/$name.log" 2>"$results/$name.err"
 	 echo $? > "$results/$name.rc"
 	 step "tier $name: $([ "$(cat "$results/$name.rc")" = 0 ] && echo passed || echo FAILED)") &

@@ -10,7 +10,10 @@
 #                     insmod FILE.ko before the script (repeatable, in order)
 #   --initramfs       run in a busybox initramfs instead of the guest root
 #   --timeout SEC     kill the guest after SEC seconds (default 300)
-#   --mem MIB         guest memory (default 1024)
+#   --cpus N          guest CPUs (default 1: with two guests on two cores, a
+#                     second vCPU makes a guest a third slower)
+#   --mem MIB         guest memory (default 512: KASAN and kmemleak cost
+#                     time in proportion to it)
 #   --log FILE        also save the console to FILE
 #   --quiet           do not stream the console, only save it
 #   --cmdline ARGS    extra kernel command line
@@ -34,7 +37,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-kunit_boot=no-built-in-suites kdir= initramfs=0 timeout=300 mem=1024 log= quiet=0 cmdline=
+kunit_boot=no-built-in-suites kdir= initramfs=0 timeout=300 cpus=1 mem=512 log= quiet=0 cmdline=
 modules=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -43,6 +46,7 @@ while [ $# -gt 0 ]; do
 	--initramfs) initramfs=1; shift ;;
 	--timeout) timeout=$2; shift 2 ;;
 	--mem) mem=$2; shift 2 ;;
+	--cpus) cpus=$2; shift 2 ;;
 	--log) log=$2; shift 2 ;;
 	--quiet) quiet=1; shift ;;
 	--cmdline) cmdline+=" $2"; shift 2 ;;
@@ -93,9 +97,10 @@ cp "$TOP/scripts/guest/init-stage1.sh" "$run/initrd/init"
 chmod +x "$run/initrd/init"
 (cd "$run/initrd" && find . | cpio -o -H newc --quiet | gzip -1) > "$run/initrd.gz"
 
-# Two CPUs, as two sockets: SeaBIOS lists only the first CPU of each socket
-# in the MP table, so "-smp 2" (two cores of one socket) boots with one CPU.
-qemu=(qemu-system-x86_64 -smp 2,sockets=2,cores=1,threads=1 -m "$mem" -nographic -no-reboot -nic none
+# CPUs as sockets of one core: SeaBIOS lists only the first CPU of each
+# socket in the MP table, so "-smp 2" (two cores of one socket) boots with
+# one CPU.
+qemu=(qemu-system-x86_64 -smp "$cpus,sockets=$cpus,cores=1,threads=1" -m "$mem" -nographic -no-reboot -nic none
       -kernel "$bzimage" -initrd "$run/initrd.gz"
       -virtfs "local,path=$run,mount_tag=run,security_model=none"
       -virtfs "local,path=$TOP,mount_tag=src,security_model=none,readonly=on"

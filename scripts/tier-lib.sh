@@ -2,6 +2,7 @@
 # For the test tiers (tools/testing/*/tier.sh), sourced. A tier gets KDIR,
 # MODULE (handshake.ko, empty on the reference kernel or when it did not
 # build), KUNIT_MODULE (the same built with CONFIG_HANDSHAKE_RS_KUNIT_TEST),
+# HS_AGENT (tools/hs-agent's binary, empty when it did not build),
 # FLAVOUR (test|reference) and RESULTS from scripts/check.sh, prints
 # KTAP or a console log on stdout and exits with the runner's verdict.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -19,5 +19,6 @@ build=$RESULTS/kunit-consumers
 rm -rf "$build"
 MODULE=$KUNIT_MODULE tier_build handshake_kunit_live "$build" \
 	"$TOP"/tools/consumers/Kbuild "$TOP"/tools/consumers/*.c || exit 1
-tier_run kunit --kunit --kmemleak --timeout 300 --module "$KUNIT_MODULE" \
+# Two CPUs for the race cases.
+tier_run kunit --cpus 2 --kunit --kmemleak --timeout 300 --module "$KUNIT_MODULE" \
 	--module "$build/handshake_e2e.ko" "$here/guest.sh" "$FLAVOUR"
