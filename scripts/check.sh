@@ -58,12 +58,14 @@ if [ $flavour = test ] && [ -f "$TOP/Kbuild" ]; then
 	[ $rc = 0 ] || tail -30 "$results/kunit-module-build.log" >&2
 fi
 
-# The agent the stress tier runs (a user-space Rust program; cached by cargo).
+# The agent the stress tier runs (a user-space Rust program; cached by cargo
+# in HS_AGENT_TARGET, by default build/hs-agent).
 step "building tools/hs-agent"
 hs_agent=
-CARGO_TARGET_DIR=$TOP/build/hs-agent cargo build --release --locked \
+target=${HS_AGENT_TARGET:-$TOP/build/hs-agent}
+CARGO_TARGET_DIR=$target cargo build --release --locked \
 	--manifest-path "$TOP/tools/hs-agent/Cargo.toml" >"$results/hs-agent-build.log" 2>&1 &&
-	hs_agent=$TOP/build/hs-agent/release/hs-agent
+	hs_agent=$target/release/hs-agent
 [ -n "$hs_agent" ] || tail -30 "$results/hs-agent-build.log" >&2
 
 # Tiers run two at a time (a guest mostly keeps one vCPU busy), the longest

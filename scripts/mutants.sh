@@ -18,6 +18,8 @@ set -uo pipefail
 "$TOP"/scripts/kernel.sh test >/dev/null || die "kernel build failed"
 "$TOP"/scripts/rootfs.sh >/dev/null || die "guest root failed"
 
+# The scratch copies share this tree's build of tools/hs-agent.
+export HS_AGENT_TARGET=$TOP/build/hs-agent
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 caught=0 total=0

@@ -13,13 +13,14 @@
  *   cancel  cancel from the thread after a random delay of up to 2 ms;
  *   timer   cancel from a timer (softirq) after 0 to 2 jiffies;
  *   close   cancel and close the socket at once, as a consumer tearing
- *           down its transport does.
+ *           down its transport does (a ta_done still on its way then
+ *           finds the socket held only by the request).
  *
  * A cancel that returns false means ta_done has run or is running: the
  * thread then waits for it. Every request is kept until "check" is written,
  * which verifies that each ended exactly once: one ta_done, or a cancel that
- * returned true, never both, never neither. Reading the file prints the
- * counters.
+ * returned true, never both, never neither; and that no request whose
+ * submit failed ever heard. Reading the file prints the counters.
  */
 
 #include <linux/delay.h>
@@ -62,6 +63,7 @@ struct hs_req {
 	atomic_t done_calls;
 	int status;
 	bool cancel_won;
+	bool heard;		/* the thread saw complete() finish */
 	bool timer_won;
 	enum hs_ending ending;
 };
@@ -70,6 +72,7 @@ static DEFINE_SPINLOCK(hs_atomic_lock);
 static DEFINE_MUTEX(hs_lock);		/* serialises start, check and exit */
 static DEFINE_SPINLOCK(hs_list_lock);
 static LIST_HEAD(hs_reqs);
+static LIST_HEAD(hs_refused);		/* requests whose submit failed */
 static struct task_struct *hs_threads[HS_MAX_THREADS];
 static unsigned int hs_nthreads;
 static atomic_t hs_running = ATOMIC_INIT(0);
@@ -88,6 +91,7 @@ static atomic_t hs_done_total;
 
 /* Filled in by "check". */
 static int hs_checked, hs_bad_twice, hs_bad_both, hs_bad_neither;
+static int hs_bad_refused;
 
 static void hs_sk_destruct(struct sock *sk)
 {
@@ -145,7 +149,11 @@ static struct hs_req *hs_submit(void)
 	req->file = sock_alloc_file(req->sock, 0, NULL);
 	if (IS_ERR(req->file))
 		goto out_free;	/* the socket went with it */
-	__module_get(THIS_MODULE);
+	/* Each socket holds the module; none once it is going away. */
+	if (!try_module_get(THIS_MODULE)) {
+		fput(req->file);
+		goto out_free;
+	}
 	atomic_inc(&hs_socks_alive);
 	req->sock->sk->sk_destruct = hs_sk_destruct;
 
@@ -171,7 +179,12 @@ static struct hs_req *hs_submit(void)
 		else
 			atomic_inc(&hs_submit_other);
 		fput(req->file);
-		goto out_free;
+		req->file = NULL;
+		/* Kept: a ta_done for it would be a bug the check counts. */
+		spin_lock(&hs_list_lock);
+		list_add_tail(&req->node, &hs_refused);
+		spin_unlock(&hs_list_lock);
+		return NULL;
 	}
 	atomic_inc(&hs_submitted);
 	spin_lock(&hs_list_lock);
@@ -196,21 +209,26 @@ static void hs_settle(struct hs_req *req, bool won)
 		return;
 	}
 	atomic_inc(&hs_cancel_lost);
-	if (!wait_for_completion_timeout(&req->done, 10 * HZ))
+	if (wait_for_completion_timeout(&req->done, 10 * HZ))
+		req->heard = true;
+	else
 		atomic_inc(&hs_lost);
 }
 
 static void hs_end(struct hs_req *req)
 {
 	struct sock *sk = req->sock->sk;
+	bool won;
 
 	req->ending = get_random_u32_below(HS_ENDINGS);
 	atomic_inc(&hs_endings[req->ending]);
 	switch (req->ending) {
 	case HS_WAIT:
 		if (wait_for_completion_timeout(&req->done,
-						msecs_to_jiffies(patience)))
+						msecs_to_jiffies(patience))) {
+			req->heard = true;
 			break;
+		}
 		hs_settle(req, tls_handshake_cancel(sk));
 		break;
 	case HS_CANCEL:
@@ -225,12 +243,13 @@ static void hs_end(struct hs_req *req)
 		hs_settle(req, req->timer_won);
 		break;
 	case HS_CLOSE:
-		/* The request holds the socket until it completes. */
-		hs_settle(req, tls_handshake_cancel(sk));
+		/* Closed before a late ta_done: the request holds the socket. */
+		won = tls_handshake_cancel(sk);
 		fput(req->file);
 		req->file = NULL;
+		hs_settle(req, won);
 		return;
-	default:
+	case HS_ENDINGS:
 		break;
 	}
 	fput(req->file);
@@ -252,15 +271,16 @@ static int hs_thread(void *unused)
 				n++;
 		}
 		if (!n)
-			msleep(20);	/* no agent yet, or the queue is full */
+			msleep(20);	/* no agent listens, or the queue is full */
 		for (i = 0; i < n; i++)
 			hs_end(batch[i]);
 		cond_resched();
 	}
 	kfree(batch);
 out:
-	if (atomic_dec_and_test(&hs_running))
-		hs_ended = jiffies;
+	hs_ended = jiffies;	/* the last thread's time stays */
+	smp_mb__before_atomic();
+	atomic_dec(&hs_running);
 	/* kthread_stop() may still come: wait for it. */
 	while (!kthread_should_stop())
 		schedule_timeout_interruptible(HZ / 10);
@@ -271,8 +291,10 @@ static void hs_stop_threads(void)
 {
 	unsigned int i;
 
+	/* A thread stopped before it ran never counts itself out. */
 	for (i = 0; i < hs_nthreads; i++)
-		kthread_stop(hs_threads[i]);
+		if (kthread_stop(hs_threads[i]) == -EINTR)
+			atomic_dec(&hs_running);
 	hs_nthreads = 0;
 }
 
@@ -281,7 +303,8 @@ static int hs_start(unsigned int threads, unsigned int seconds,
 {
 	struct task_struct *t;
 
-	if (!threads || threads > HS_MAX_THREADS || !inflight || inflight > 256)
+	if (!threads || threads > HS_MAX_THREADS || !inflight || inflight > 256 ||
+	    seconds > 3600)
 		return -EINVAL;
 	if (hs_nthreads)
 		return -EBUSY;
@@ -318,8 +341,18 @@ static void hs_check(void)
 		else if (!calls && !req->cancel_won)
 			hs_bad_neither++;
 		list_del(&req->node);
-		/* One that never heard may still: leave it (kmemleak says so). */
-		if (calls || req->cancel_won)
+		/*
+		 * Freed once its thread saw complete() finish; one that never
+		 * heard may still: it is left (and kmemleak says so).
+		 */
+		if (req->cancel_won || req->heard)
+			kfree(req);
+	}
+	list_for_each_entry_safe(req, tmp, &hs_refused, node) {
+		list_del(&req->node);
+		if (atomic_read(&req->done_calls))
+			hs_bad_refused++;
+		else
 			kfree(req);
 	}
 }
@@ -347,8 +380,9 @@ static int hs_show(struct seq_file *m, void *v)
 	seq_printf(m, "cancel_won=%d\ncancel_lost=%d\nlost=%d\nsockets_alive=%d\n",
 		   atomic_read(&hs_cancel_won), atomic_read(&hs_cancel_lost),
 		   atomic_read(&hs_lost), atomic_read(&hs_socks_alive));
-	seq_printf(m, "checked=%d\nbad_twice=%d\nbad_both=%d\nbad_neither=%d\n",
-		   hs_checked, hs_bad_twice, hs_bad_both, hs_bad_neither);
+	seq_printf(m, "checked=%d\nbad_twice=%d\nbad_both=%d\nbad_neither=%d\nbad_refused=%d\n",
+		   hs_checked, hs_bad_twice, hs_bad_both, hs_bad_neither,
+		   hs_bad_refused);
 	return 0;
 }
 
