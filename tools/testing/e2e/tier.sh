@@ -21,6 +21,6 @@ if ! (. "$here/pki.sh" && pki_files "$tmp/files/pki"); then
 	ktap_end
 	exit 1
 fi
-args=(--timeout 400 --kmemleak)
+args=(--timeout 600 --kmemleak)
 [ "$FLAVOUR" = test ] && args+=(--module "$MODULE")
 RUN_FILES=$tmp/files tier_run e2e "${args[@]}" --module "$build/handshake_e2e.ko" "$here/guest.sh"
