@@ -37,7 +37,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-kunit_boot=no-built-in-suites kdir= initramfs=0 timeout=300 cpus=1 mem=512 log= quiet=0 cmdline=
+kunit_boot=no-built-in-suites kdir= initramfs=0 timeout=300 cpus=1 mem=512 kmemleak=0 log= quiet=0 cmdline=
 modules=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -51,7 +51,7 @@ while [ $# -gt 0 ]; do
 	--quiet) quiet=1; shift ;;
 	--cmdline) cmdline+=" $2"; shift 2 ;;
 	--kunit-boot) kunit_boot=$2; shift 2 ;;
-	--kmemleak) cmdline+=" handshake.kmemleak=1"; shift ;;
+	--kmemleak) kmemleak=1; cmdline+=" handshake.kmemleak=1"; shift ;;
 	--kunit) cmdline+=" handshake.kunit=1"; shift ;;
 	--) shift; break ;;
 	-*) die "unknown option $1" ;;
@@ -109,7 +109,7 @@ if [ $initramfs = 0 ]; then
 	root=$("$TOP"/scripts/rootfs.sh)
 	qemu+=(-virtfs "local,path=$root,mount_tag=root,security_model=none,readonly=on")
 fi
-[[ $cmdline == *handshake.kmemleak=1* ]] || cmdline+=" kmemleak=off"
+[ $kmemleak = 1 ] || cmdline+=" kmemleak=off"
 append="console=ttyS0 panic=-1 oops=panic loglevel=7 handshake.mode=$([ $initramfs = 1 ] && echo initramfs || echo rootfs) kunit.filter_glob=$kunit_boot $cmdline"
 
 # KVM hangs on some hosts (nested virtualisation): probe once with a short
