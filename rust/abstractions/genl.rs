@@ -630,6 +630,22 @@ impl GenlMsg {
         };
         Attrs::new(bytes)
     }
+
+    /// Has `destructor` called when the buffer is freed, so a test can see that it was.
+    #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
+    pub(crate) fn set_destructor(
+        &mut self,
+        destructor: unsafe extern "C" fn(*mut bindings::sk_buff),
+    ) {
+        // SAFETY: We own `skb`, which is not shared yet, so nothing reads the field while we
+        // write it; a new netlink buffer has no destructor of its own to lose.
+        unsafe {
+            (*self.skb.as_ptr())
+                .__bindgen_anon_3
+                .__bindgen_anon_1
+                .destructor = Some(destructor)
+        };
+    }
 }
 
 impl Drop for GenlMsg {

@@ -353,7 +353,7 @@ mod cases {
 
     #[test]
     fn failed_message_is_freed() -> Result {
-        // Known bug 7: a message that does not fit is dropped, not leaked (kmemleak checks).
+        // Known bug 7: a message that does not fit is dropped and its buffer freed, not leaked.
         let mut msg = GenlMsg::new_notify(&netlink::FAMILY, cmd::READY, Gfp::KERNEL)?;
         let mut result = Ok(());
         for _ in 0..10000 {
@@ -363,8 +363,19 @@ mod cases {
             }
         }
         assert_eq!(result, Err(EMSGSIZE));
+        msg.set_destructor(count_freed);
+        let before = MESSAGES_FREED.load(Ordering::Relaxed);
         drop(msg);
+        assert_eq!(MESSAGES_FREED.load(Ordering::Relaxed), before + 1);
         Ok(())
+    }
+
+    /// Buffers freed that `failed_message_is_freed` marked.
+    static MESSAGES_FREED: AtomicU32 = AtomicU32::new(0);
+
+    /// The destructor `failed_message_is_freed` gives its message's buffer.
+    unsafe extern "C" fn count_freed(_skb: *mut bindings::sk_buff) {
+        MESSAGES_FREED.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Waits (sleeping) until `flag` is set, for at most about two seconds.
