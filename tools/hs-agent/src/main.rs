@@ -4,8 +4,6 @@
 //! instead of doing TLS it answers each one by a seeded, weighted choice of
 //! DONE(0), DONE(error), a bare close, or dying with the socket held.
 
-mod nl;
-
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -13,7 +11,8 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use nl::{AcceptReply, Errno, Handshake, OpenError};
+use hs_agent::nl::{self, AcceptReply, Errno, Handshake, OpenError};
+use hs_agent::rng::Rng;
 
 const USAGE: &str = "usage: hs-agent [--class N] [--count N] [--seconds S] [--idle-exit MS]
                 [--mix done_ok=W,done_err=W,close=W,die=W] [--seed N] [--wait-ready]
@@ -117,31 +116,6 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Opts, String> {
         }
     }
     Ok(o)
-}
-
-/// splitmix64: small, seedable, good enough to pick actions replayably.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// An index into `weights`, chosen with probability proportional to its weight.
-    fn pick(&mut self, weights: &[u64]) -> usize {
-        let mut r = self.next() % weights.iter().sum::<u64>();
-        for (i, &w) in weights.iter().enumerate() {
-            if r < w {
-                return i;
-            }
-            r -= w;
-        }
-        unreachable!("weights sum to more than r")
-    }
 }
 
 #[derive(Default)]

@@ -163,6 +163,11 @@ fn resolve() -> Result<(u16, Option<u32>), OpenError> {
     Ok((family, group))
 }
 
+/// The id of the `handshake` family, as the kernel's generic netlink controller reports it.
+pub fn family_id() -> Result<u16, OpenError> {
+    resolve().map(|(family, _)| family)
+}
+
 impl Handshake {
     pub fn open() -> Result<Self, OpenError> {
         let (family, group) = resolve()?;

@@ -4,10 +4,11 @@
  * and ends each of them in a different way, for the stress tier.
  *
  * Writing "start THREADS SECONDS INFLIGHT" to /proc/hs_stress starts THREADS
- * kernel threads. Until SECONDS have passed, each thread makes INFLIGHT
- * kernel TCP sockets, submits an anonymous client hello on each (with
- * GFP_KERNEL, GFP_NOFS, or GFP_ATOMIC under a spinlock with bottom halves
- * off, at random) and then ends each request in one of four ways, at random:
+ * kernel threads. Until SECONDS have passed (or "stop" is written), each
+ * thread makes INFLIGHT kernel TCP sockets, submits an anonymous client
+ * hello on each (with GFP_KERNEL, GFP_NOFS, or GFP_ATOMIC under a spinlock
+ * with bottom halves off, at random) and then ends each request in one of
+ * four ways, at random:
  *
  *   wait    wait up to "patience" ms for ta_done, then cancel;
  *   cancel  cancel from the thread after a random delay of up to 2 ms;
@@ -264,7 +265,7 @@ static int hs_thread(void *unused)
 	batch = kcalloc(hs_inflight, sizeof(*batch), GFP_KERNEL);
 	if (!batch)
 		goto out;
-	while (!kthread_should_stop() && time_before(jiffies, hs_deadline)) {
+	while (!kthread_should_stop() && time_before(jiffies, READ_ONCE(hs_deadline))) {
 		for (n = 0, i = 0; i < hs_inflight; i++) {
 			batch[n] = hs_submit();
 			if (batch[n])
@@ -406,6 +407,10 @@ static ssize_t hs_write(struct file *file, const char __user *ubuf,
 	mutex_lock(&hs_lock);
 	if (sscanf(buf, "start %u %u %u", &threads, &seconds, &inflight) == 3) {
 		ret = hs_start(threads, seconds, inflight);
+	} else if (sysfs_streq(buf, "stop")) {
+		/* The threads end their current batch and stop submitting. */
+		WRITE_ONCE(hs_deadline, jiffies);
+		ret = 0;
 	} else if (sysfs_streq(buf, "check")) {
 		ret = atomic_read(&hs_running) ? -EBUSY : 0;
 		if (!ret)
