@@ -374,7 +374,7 @@ mod cases {
     static MESSAGES_FREED: AtomicU32 = AtomicU32::new(0);
 
     /// The destructor `failed_message_is_freed` gives its message's buffer.
-    unsafe extern "C" fn count_freed(_skb: *mut bindings::sk_buff) {
+    extern "C" fn count_freed(_skb: *mut bindings::sk_buff) {
         MESSAGES_FREED.fetch_add(1, Ordering::Relaxed);
     }
 
