@@ -133,21 +133,46 @@ if [ "${HANDSHAKE_KVM:-auto}" != no ] && [ -w /dev/kvm ]; then
 fi
 
 console=$run/console.log
-[ -n "$log" ] && : > "$log"
-say "booting $(basename "$kdir") ($([ $initramfs = 1 ] && echo initramfs || echo guest root), ${accel[1]}, timeout ${timeout}s): $(basename "$script")"
-set +e
-if [ $quiet = 1 ]; then
-	timeout -k 5 "$timeout" "${qemu[@]}" "${accel[@]}" -append "$append" \
-		</dev/null >"$console" 2>&1
-	rc=$?
-else
-	timeout -k 5 "$timeout" "${qemu[@]}" "${accel[@]}" -append "$append" \
-		</dev/null 2>&1 | tee "$console" | sed -u 's/\r$//'
-	rc=${PIPESTATUS[0]}
+# Kernel problems: only lines the kernel printed (they carry a timestamp).
+problems='^\[ *[0-9]+\.[0-9]+\] .*(------------\[ cut here \]|WARNING:|BUG:|Oops|Kernel panic|general protection fault|kernel BUG|UBSAN:|suspected memory leak|possible circular locking|possible recursive locking|inconsistent lock state|refcount_t:|list_add corruption|list_del corruption|stack-protector|detected stalls on CPUs|self-detected stall|rcu_.* detected stall|blocked for more than [0-9]+ seconds|hung_task)'
+boot() {
+	[ -n "$log" ] && : > "$log"
+	say "booting $(basename "$kdir") ($([ $initramfs = 1 ] && echo initramfs || echo guest root), ${accel[1]}, timeout ${timeout}s): $(basename "$script")"
+	set +e
+	if [ $quiet = 1 ]; then
+		timeout -k 5 "$timeout" "${qemu[@]}" "${accel[@]}" -append "$append" \
+			</dev/null >"$console" 2>&1
+		rc=$?
+	else
+		timeout -k 5 "$timeout" "${qemu[@]}" "${accel[@]}" -append "$append" \
+			</dev/null 2>&1 | tee "$console" | sed -u 's/\r$//'
+		rc=${PIPESTATUS[0]}
+	fi
+	set -e
+	tr -d '\r' < "$console" > "$console.clean"
+	[ -n "$log" ] && cp "$console.clean" "$log"
+	return 0
+}
+# A problem the kernel reports while it boots, before it starts init, comes
+# before anything under test has run (no module is loaded yet): a rare
+# emulator or early-boot flake (an interrupt during CPU identification, for
+# one). Such a boot is tried once more, saying so; a second one fails the
+# run as usual. Not with built-in KUnit suites, which run before init.
+boot_flake() {
+	local first init
+	[ "$kunit_boot" = no-built-in-suites ] || return 1
+	first=$(grep -n -m1 -E "$problems" "$console.clean" | cut -d: -f1)
+	[ -n "$first" ] || return 1
+	init=$(grep -n -m1 'Run /init as init process' "$console.clean" | cut -d: -f1)
+	[ -z "$init" ] || [ "$first" -lt "$init" ]
+}
+boot
+if boot_flake; then
+	printf '\033[1m==> the kernel reported a problem while booting, before init (nothing under test had run):\033[0m\n' >&2
+	grep -m3 -E "$problems" "$console.clean" | sed 's/^/    /' >&2
+	printf '\033[1m==> booting once more\033[0m\n' >&2
+	boot
 fi
-set -e
-tr -d '\r' < "$console" > "$console.clean"
-[ -n "$log" ] && cp "$console.clean" "$log"
 # Keep what the guest wrote to /mnt/run/out for the caller.
 if [ -n "${RUN_OUT:-}" ]; then mkdir -p "$RUN_OUT" && cp -r "$run/out/." "$RUN_OUT/"; fi
 
@@ -172,9 +197,7 @@ if grep -q "^handshake-kmemleak-found" "$console.clean"; then
 		"$console.clean" >&2
 	exit 125
 fi
-# Kernel problems: only lines the kernel printed (they carry a timestamp).
-bad=$(grep -m5 -E '^\[ *[0-9]+\.[0-9]+\] .*(------------\[ cut here \]|WARNING:|BUG:|Oops|Kernel panic|general protection fault|kernel BUG|UBSAN:|suspected memory leak|possible circular locking|possible recursive locking|inconsistent lock state|refcount_t:|list_add corruption|list_del corruption|stack-protector|detected stalls on CPUs|self-detected stall|rcu_.* detected stall|blocked for more than [0-9]+ seconds|hung_task)' \
-	"$console.clean" || true)
+bad=$(grep -m5 -E "$problems" "$console.clean" || true)
 if [ -n "$bad" ]; then
 	verdict "FAIL: kernel reported a problem:"
 	echo "$bad" | sed 's/^/    /' >&2

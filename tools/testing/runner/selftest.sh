@@ -90,7 +90,7 @@ report() {
 	fi
 }
 
-ktap_suite runner_selftest 16
+ktap_suite runner_selftest 17
 run passing_script_passes 0 "guest verdict: PASS" --initramfs --timeout 120 "$tmp/pass.sh"
 run script_status_is_the_verdict 3 "test script exited 3" --initramfs --timeout 120 "$tmp/exit3.sh"
 run guest_root_has_the_tools 0 "guest verdict: PASS" --timeout 180 "$tmp/root.sh"
@@ -103,6 +103,10 @@ run leak_fails_the_run 125 "kmemleak found leaks" --initramfs --timeout 120 --km
 # (in the script, not before it)
 log_wants="guest is stuck" run hung_guest_times_out 124 "TIMEOUT after 20s" --initramfs \
 	--timeout 20 "$tmp/hang.sh"
+# A problem before init is taken for a boot flake and booted once more; the
+# second fails as usual (the kernel echoes its command line with a timestamp).
+run boot_problem_before_init_is_booted_again_then_fails 125 "booting once more" --initramfs \
+	--timeout 120 --cmdline "WARNING:" "$tmp/pass.sh"
 run failed_kmemleak_scan_fails_the_run 125 "kmemleak scan could not run" --initramfs \
 	--timeout 120 --kmemleak "$tmp/nodebugfs.sh"
 report lockdep_splat_fails_the_run lockdep "possible circular locking dependency"
