@@ -362,6 +362,12 @@ impl Stats {
         for (k, v) in &o.send_errors {
             *self.send_errors.entry(*k).or_default() += v;
         }
+        for (k, v) in &o.commands {
+            *self.commands.entry(*k).or_default() += v;
+        }
+        for (k, v) in &o.fd_kinds {
+            *self.fd_kinds.entry(*k).or_default() += v;
+        }
     }
 
     /// One line of `key=value` words, read back by `parse`.
@@ -580,12 +586,6 @@ impl Gen {
         } else {
             self.rng.one_of(&[0, 2, 255])
         };
-        let genl: Genlmsghdr<u8, u16> = GenlmsghdrBuilder::default()
-            .cmd(cmd)
-            .version(version)
-            .attrs(attrs.into_iter().collect::<GenlBuffer<u16, Buffer>>())
-            .build()
-            .expect("a generic netlink header has every field set");
         let nl_type = match self.rng.below(100) {
             _ if well_formed => self.family,
             0..=89 => self.family,
@@ -603,6 +603,35 @@ impl Gen {
         if !well_formed && self.rng.chance(2) {
             flags.remove(NlmF::REQUEST);
         }
+        self.serialize(nl_type, flags, cmd, version, attrs)
+    }
+
+    /// A sound ACCEPT for tlshd's class.
+    fn accept_tlshd(&mut self) -> Vec<u8> {
+        let class = self.attr(A_ACCEPT_HANDLER_CLASS, false, 1u32.to_ne_bytes().to_vec());
+        self.serialize(
+            self.family,
+            NlmF::REQUEST | NlmF::ACK,
+            CMD_ACCEPT,
+            1,
+            vec![class],
+        )
+    }
+
+    fn serialize(
+        &mut self,
+        nl_type: u16,
+        flags: NlmF,
+        cmd: u8,
+        version: u8,
+        attrs: Vec<Nlattr<u16, Buffer>>,
+    ) -> Vec<u8> {
+        let genl: Genlmsghdr<u8, u16> = GenlmsghdrBuilder::default()
+            .cmd(cmd)
+            .version(version)
+            .attrs(attrs.into_iter().collect::<GenlBuffer<u16, Buffer>>())
+            .build()
+            .expect("a generic netlink header has every field set");
         self.seq = self.seq.wrapping_add(1).max(1);
         let msg = NlmsghdrBuilder::default()
             .nl_type(nl_type)
@@ -848,6 +877,40 @@ fn fuzz(mode: Mode, count: u64, gen: &mut Gen, fds: &mut Fds, chans: &[Channel])
     stats
 }
 
+/// Accepts pending requests until `want` sockets are held (trying for
+/// about two seconds), so that the unprivileged modes that follow have real
+/// handshake sockets to name in their DONEs.
+fn hold_accepted(gen: &mut Gen, fds: &mut Fds, chan: &Channel, want: usize) -> Stats {
+    let mut stats = Stats::default();
+    let mut buf = vec![0u8; 1 << 16];
+    for _ in 0..200 {
+        if fds.accepted.len() >= want {
+            break;
+        }
+        let bytes = gen.accept_tlshd();
+        *stats.commands.entry(CMD_ACCEPT).or_default() += 1;
+        stats.sent += 1;
+        if let Err(e) = chan.sock.send(&bytes, Msg::empty()) {
+            *stats
+                .send_errors
+                .entry(e.raw_os_error().unwrap_or(libc::EIO))
+                .or_default() += 1;
+            continue;
+        }
+        let mut got = Vec::new();
+        chan.answers(&mut buf, gen.family, &mut stats, &mut got);
+        if got.is_empty() {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        for raw in got {
+            if let Ok(fd) = owned(raw) {
+                fds.accepted.push(fd);
+            }
+        }
+    }
+    stats
+}
+
 /// Another descriptor of the same netlink socket.
 fn dup_socket(sock: &NlSocket) -> Result<NlSocket, String> {
     // SAFETY: fcntl(2) with F_DUPFD_CLOEXEC takes an open descriptor and a number.
@@ -1084,7 +1147,9 @@ fn run(opts: &Opts, seed: u64) -> Result<bool, String> {
             };
             let stats = match mode {
                 Mode::Root => {
-                    let s = fuzz(mode, n, &mut gen, &mut fds, &chans);
+                    let mut s = fuzz(mode, n, &mut gen, &mut fds, &chans);
+                    let held = hold_accepted(&mut gen, &mut fds, &chans[0], 2);
+                    s.merge(&held);
                     println!("{}", s.line("root"));
                     s
                 }
