@@ -44,19 +44,32 @@ if [ $flavour = test ] && [ -f "$TOP/Kbuild" ]; then
 	[ $rc = 0 ] && module=$TOP/handshake.ko
 	[ $rc = 0 ] || tail -30 "$results/module-build.log" >&2
 	# The same module with its KUnit suites, built from a copy of the
-	# sources so that the two builds do not share objects.
-	step "building handshake.ko with its KUnit suites"
+	# sources so that the two builds do not share objects, beside the
+	# first tiers (only the kunit tier needs it: it waits for it).
+	step "building handshake.ko with its KUnit suites (in the background)"
 	ktree=$TOP/build/kunit-module
 	rm -rf "$ktree"
 	mkdir -p "$ktree"
 	(cd "$TOP" && git ls-files -co --exclude-standard | grep -v '^build/' |
 		cpio -pdm --quiet "$ktree")
-	make -C "$kdir" M="$ktree" "${KMAKE_FLAGS[@]}" CONFIG_HANDSHAKE_RS_KUNIT_TEST=y modules \
+	# It takes one of the two slots of the tiers below while it runs.
+	rm -f "$results/kunit-module-build.rc"
+	(make -C "$kdir" M="$ktree" "${KMAKE_FLAGS[@]}" CONFIG_HANDSHAKE_RS_KUNIT_TEST=y modules \
 		>"$results/kunit-module-build.log" 2>&1
-	rc=$?
-	[ $rc = 0 ] && kunit_module=$ktree/handshake.ko
-	[ $rc = 0 ] || tail -30 "$results/kunit-module-build.log" >&2
+	 echo $? > "$results/kunit-module-build.rc") &
+	kunit_build=1
 fi
+# kunit_module_built: wait for that build; set kunit_module when it worked.
+kunit_module_built() {
+	[ -n "${kunit_build:-}" ] || return 0
+	while [ ! -s "$results/kunit-module-build.rc" ]; do sleep 1; done
+	if [ "$(cat "$results/kunit-module-build.rc")" = 0 ]; then
+		kunit_module=$ktree/handshake.ko
+	else
+		tail -30 "$results/kunit-module-build.log" >&2
+	fi
+	kunit_build=
+}
 
 # The agent the stress tier runs (a user-space Rust program; cached by cargo
 # in HS_AGENT_TARGET, by default build/hs-agent).
@@ -83,6 +96,7 @@ for name in "${order[@]}"; do
 	[ -f "$t" ] || continue
 	# CHECK_TIERS="a b" runs only those tiers.
 	[ -z "${CHECK_TIERS:-}" ] || [[ " $CHECK_TIERS " == *" $name "* ]] || continue
+	[ "$name" = kunit ] && kunit_module_built
 	while [ "$(jobs -rp | wc -l)" -ge "${CHECK_JOBS:-2}" ]; do wait -n; done
 	step "tier $name: started"
 	(KDIR=$kdir MODULE=$module KUNIT_MODULE=$kunit_module HS_AGENT=$hs_agent \
