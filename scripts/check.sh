@@ -45,7 +45,7 @@ if [ $flavour = test ] && [ -f "$TOP/Kbuild" ]; then
 	[ $rc = 0 ] || tail -30 "$results/module-build.log" >&2
 	# The same module with its KUnit suites, built from a copy of the
 	# sources so that the two builds do not share objects, beside the
-	# first tiers (only the kunit tier needs it: it waits for it).
+	# first tiers (the kunit and build tiers wait for it).
 	step "building handshake.ko with its KUnit suites (in the background)"
 	ktree=$TOP/build/kunit-module
 	rm -rf "$ktree"
@@ -96,7 +96,8 @@ for name in "${order[@]}"; do
 	[ -f "$t" ] || continue
 	# CHECK_TIERS="a b" runs only those tiers.
 	[ -z "${CHECK_TIERS:-}" ] || [[ " $CHECK_TIERS " == *" $name "* ]] || continue
-	[ "$name" = kunit ] && kunit_module_built
+	# The kunit and build tiers use the module with its KUnit suites.
+	case $name in kunit | build) kunit_module_built ;; esac
 	while [ "$(jobs -rp | wc -l)" -ge "${CHECK_JOBS:-2}" ]; do wait -n; done
 	step "tier $name: started"
 	(KDIR=$kdir MODULE=$module KUNIT_MODULE=$kunit_module HS_AGENT=$hs_agent \

@@ -156,15 +156,16 @@ boot() {
 # A problem the kernel reports while it boots, before it starts init, comes
 # before anything under test has run (no module is loaded yet): a rare
 # emulator or early-boot flake (an interrupt during CPU identification, for
-# one). Such a boot is tried once more, saying so; a second one fails the
-# run as usual. Not with built-in KUnit suites, which run before init.
+# one). Such a boot is tried once more, saying so, unless a problem was also
+# reported after init; a second one fails the run as usual. Not with
+# built-in KUnit suites, which run before init.
 boot_flake() {
-	local first init
+	local last init
 	[ "$kunit_boot" = no-built-in-suites ] || return 1
-	first=$(grep -n -m1 -E "$problems" "$console.clean" | cut -d: -f1)
-	[ -n "$first" ] || return 1
+	last=$(grep -n -E "$problems" "$console.clean" | tail -1 | cut -d: -f1)
+	[ -n "$last" ] || return 1
 	init=$(grep -n -m1 'Run /init as init process' "$console.clean" | cut -d: -f1)
-	[ -z "$init" ] || [ "$first" -lt "$init" ]
+	[ -z "$init" ] || [ "$last" -lt "$init" ]
 }
 boot
 if boot_flake; then

@@ -21,7 +21,8 @@ printf '%s\n' \
 	"tracefs /sys/kernel/tracing tracefs defaults 0 0" \
 	"src /mnt/src 9p $p9 0 0" \
 	"ksrc /mnt/ksrc 9p $p9 0 0" > /etc/fstab
-mount -a 2>/dev/null
+mount -a
+[ -d /mnt/src/scripts ] || echo "handshake-guest-setup-failed: the repository (9p) is not mounted"
 # What udev would add: bash's process substitution needs /dev/fd.
 [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
 for f in stdin:0 stdout:1 stderr:2; do

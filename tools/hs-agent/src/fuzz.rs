@@ -425,6 +425,7 @@ impl Stats {
                 "silent" => s.silent = num(v)?,
                 "handshake_ok" => s.handshake_ok = num(v)?,
                 "accept_replies" => s.accept_replies = num(v)?,
+                "done_on_accepted" => s.done_on_accepted = num(v)?,
                 "undecoded" => s.undecoded = num(v)?,
                 "other_family" => s.other_family = num(v)?,
                 "errno" | "send_errno" => {
@@ -818,6 +819,12 @@ fn fuzz(mode: Mode, count: u64, gen: &mut Gen, fds: &mut Fds, chans: &[Channel])
             gen.rng.one_of(&FD_KINDS)
         };
         let fd = fds.pick(&mut gen.rng, kind, own);
+        // With no accepted socket held, the message names -1: count it so.
+        let kind = if kind == FdKind::Handshake && fds.accepted.is_empty() {
+            FdKind::Bad
+        } else {
+            kind
+        };
         let well_formed = done_accepted || gen.rng.chance(30);
         let mut bytes = gen.message(cmd, Some(fd), well_formed);
         let n = if gen.rng.chance(5) {
@@ -1125,6 +1132,9 @@ fn run(opts: &Opts, seed: u64) -> Result<bool, String> {
         Err(OpenError::NoFamily) => return Err("no \"handshake\" generic netlink family".into()),
         Err(OpenError::Other(e)) => return Err(e),
     };
+    // The router that resolved the family closes its descriptors from its
+    // own thread, after it was dropped: wait for it before the snapshot.
+    wait_single_threaded()?;
     let before = fd_table();
     let mut total = Stats::default();
     let mut unprivileged_ok = 0;

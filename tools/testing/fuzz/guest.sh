@@ -80,8 +80,12 @@ unprivileged_refused() {
 		[ "$(word $m handshake_ok)" = 0 ] && [ "$(word $m accept_replies)" = 0 ] ||
 			{ echo "mode $m: an operation went through"; return 1; }
 		[[ ",$(word $m errno)" =~ ,EPERM:[1-9] ]] || { echo "mode $m: never EPERM"; return 1; }
-		# Sound DONEs naming sockets root accepted (still pending their DONE).
+		# Sound DONEs naming sockets root accepted (whether their requests
+		# were still live by then is not known: the consumer may have
+		# cancelled them).
 		[ "$(word $m done_on_accepted)" -gt 0 ] || { echo "mode $m: no DONE named an accepted socket"; return 1; }
+		# An answer that could not be decoded might hide a success.
+		[ "$(word $m undecoded)" = 0 ] || { echo "mode $m: $(word $m undecoded) answers not decoded"; return 1; }
 	done
 	grep -q 'unprivileged_handshake_ok=0$' "$out/fuzz"
 }
