@@ -38,7 +38,7 @@ use neli::{
     FromBytesWithInput, ToBytes,
 };
 
-const USAGE: &str = "usage: hs-fuzz [--count N] [--seed N] [--modes root,user,userns]";
+const USAGE: &str = "usage: hs-fuzz [--count N] [--seed N] [--modes root,user,userns] [--hold N]";
 
 /// The family's commands and attributes (include/uapi/linux/handshake.h).
 const CMD_READY: u8 = 1;
@@ -918,6 +918,27 @@ fn hold_accepted(gen: &mut Gen, fds: &mut Fds, chan: &Channel, want: usize) -> S
     stats
 }
 
+/// Sends a sound DONE (status 0) for `fd`; true if the kernel acknowledged it.
+fn done_acked(gen: &mut Gen, chan: &Channel, fd: RawFd) -> bool {
+    let status = gen.attr(A_DONE_STATUS, false, 0u32.to_ne_bytes().to_vec());
+    let sockfd = gen.attr(A_DONE_SOCKFD, false, fd.to_ne_bytes().to_vec());
+    let family = gen.family;
+    let bytes = gen.serialize(
+        family,
+        NlmF::REQUEST | NlmF::ACK,
+        CMD_DONE,
+        1,
+        vec![status, sockfd],
+    );
+    if chan.sock.send(&bytes, Msg::empty()).is_err() {
+        return false;
+    }
+    let mut stats = Stats::default();
+    let mut buf = vec![0u8; 1 << 16];
+    chan.answers(&mut buf, family, &mut stats, &mut Vec::new());
+    stats.handshake_ok == 1
+}
+
 /// Another descriptor of the same netlink socket.
 fn dup_socket(sock: &NlSocket) -> Result<NlSocket, String> {
     // SAFETY: fcntl(2) with F_DUPFD_CLOEXEC takes an open descriptor and a number.
@@ -1086,6 +1107,7 @@ struct Opts {
     count: u64,
     seed: Option<u64>,
     modes: Vec<Mode>,
+    hold: usize,
 }
 
 fn parse_args() -> Result<Opts, String> {
@@ -1093,6 +1115,7 @@ fn parse_args() -> Result<Opts, String> {
         count: 100_000,
         seed: None,
         modes: vec![Mode::Root, Mode::User, Mode::Userns],
+        hold: 0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -1108,6 +1131,7 @@ fn parse_args() -> Result<Opts, String> {
         match k.as_str() {
             "--count" => o.count = val()?.parse().map_err(|_| "--count: not a number")?,
             "--seed" => o.seed = Some(val()?.parse().map_err(|_| "--seed: not a number")?),
+            "--hold" => o.hold = val()?.parse().map_err(|_| "--hold: not a number")?,
             "--modes" => {
                 o.modes = val()?
                     .split(',')
@@ -1138,6 +1162,10 @@ fn run(opts: &Opts, seed: u64) -> Result<bool, String> {
     let before = fd_table();
     let mut total = Stats::default();
     let mut unprivileged_ok = 0;
+    // The sockets held for the unprivileged modes, and how many of their
+    // requests root could still complete afterwards.
+    let mut held: Option<Vec<RawFd>> = None;
+    let mut held_live = 0;
     let start = Instant::now();
     {
         let mut fds = Fds::new()?;
@@ -1157,13 +1185,18 @@ fn run(opts: &Opts, seed: u64) -> Result<bool, String> {
             };
             let stats = match mode {
                 Mode::Root => {
-                    let mut s = fuzz(mode, n, &mut gen, &mut fds, &chans);
-                    let held = hold_accepted(&mut gen, &mut fds, &chans[0], 2);
-                    s.merge(&held);
+                    let s = fuzz(mode, n, &mut gen, &mut fds, &chans);
                     println!("{}", s.line("root"));
                     s
                 }
                 _ => {
+                    if opts.hold > 0 && held.is_none() {
+                        // Fresh sockets only: requests nobody else ends.
+                        fds.accepted.clear();
+                        let s = hold_accepted(&mut gen, &mut fds, &chans[0], opts.hold);
+                        total.merge(&s);
+                        held = Some(fds.accepted.iter().map(AsRawFd::as_raw_fd).collect());
+                    }
                     let s = fuzz_in_child(mode, n, &mut gen, &mut fds, &chans[0])?;
                     unprivileged_ok += s.handshake_ok;
                     s
@@ -1171,6 +1204,21 @@ fn run(opts: &Opts, seed: u64) -> Result<bool, String> {
             };
             total.merge(&stats);
         }
+        // Root ends the held requests; the kernel acknowledges a DONE for
+        // a request that still exists.
+        let mut gen = Gen {
+            rng: Rng(seed),
+            family,
+            seq: 0,
+        };
+        for &fd in held.iter().flatten() {
+            if done_acked(&mut gen, &chans[0], fd) {
+                held_live += 1;
+            }
+        }
+    }
+    if let Some(h) = &held {
+        println!("held={} held_live={held_live}", h.len());
     }
     let seconds = start.elapsed().as_secs_f64();
     let after = fd_table();

@@ -17,6 +17,9 @@
  *           down its transport does (a ta_done still on its way then
  *           finds the socket held only by the request).
  *
+ * "hold N" submits N more requests from the writer that no thread ends: they
+ * wait for an agent's DONE, and "check" cancels those still open.
+ *
  * A cancel that returns false means ta_done has run or is running: the
  * thread then waits for it. Every request is kept until "check" is written,
  * which verifies that each ended exactly once: one ta_done, or a cancel that
@@ -66,6 +69,7 @@ struct hs_req {
 	bool cancel_won;
 	bool heard;		/* the thread saw complete() finish */
 	bool timer_won;
+	bool held;		/* from "hold": ended only by ta_done or check */
 	enum hs_ending ending;
 };
 
@@ -89,6 +93,7 @@ static atomic_t hs_gfp[3];
 static atomic_t hs_submit_eagain, hs_submit_esrch, hs_submit_other;
 static atomic_t hs_done_ok, hs_done_eio, hs_done_eacces, hs_done_other;
 static atomic_t hs_done_total;
+static atomic_t hs_held;
 
 /* Filled in by "check". */
 static int hs_checked, hs_bad_twice, hs_bad_both, hs_bad_neither;
@@ -332,6 +337,14 @@ static void hs_check(void)
 	int calls;
 
 	hs_stop_threads();
+	/* Held requests still open are cancelled now, as a thread would. */
+	list_for_each_entry(req, &hs_reqs, node) {
+		if (!req->held || !req->file)
+			continue;
+		hs_settle(req, tls_handshake_cancel(req->sock->sk));
+		fput(req->file);
+		req->file = NULL;
+	}
 	list_for_each_entry_safe(req, tmp, &hs_reqs, node) {
 		calls = atomic_read(&req->done_calls);
 		hs_checked++;
@@ -378,6 +391,7 @@ static int hs_show(struct seq_file *m, void *v)
 		   atomic_read(&hs_done_total), atomic_read(&hs_done_ok),
 		   atomic_read(&hs_done_eio), atomic_read(&hs_done_eacces),
 		   atomic_read(&hs_done_other));
+	seq_printf(m, "held=%d\n", atomic_read(&hs_held));
 	seq_printf(m, "cancel_won=%d\ncancel_lost=%d\nlost=%d\nsockets_alive=%d\n",
 		   atomic_read(&hs_cancel_won), atomic_read(&hs_cancel_lost),
 		   atomic_read(&hs_lost), atomic_read(&hs_socks_alive));
@@ -395,7 +409,8 @@ static int hs_open(struct inode *inode, struct file *file)
 static ssize_t hs_write(struct file *file, const char __user *ubuf,
 			size_t len, loff_t *pos)
 {
-	unsigned int threads, seconds, inflight;
+	unsigned int threads, seconds, inflight, n;
+	struct hs_req *req;
 	char buf[64];
 	int ret;
 
@@ -407,6 +422,16 @@ static ssize_t hs_write(struct file *file, const char __user *ubuf,
 	mutex_lock(&hs_lock);
 	if (sscanf(buf, "start %u %u %u", &threads, &seconds, &inflight) == 3) {
 		ret = hs_start(threads, seconds, inflight);
+	} else if (sscanf(buf, "hold %u", &n) == 1 && n <= 64) {
+		/* Requests no thread ends: only ta_done, or "check", does. */
+		for (; n; n--) {
+			req = hs_submit();
+			if (!req)
+				continue;
+			req->held = true;
+			atomic_inc(&hs_held);
+		}
+		ret = 0;
 	} else if (sysfs_streq(buf, "stop")) {
 		/* The threads end their current batch and stop submitting. */
 		WRITE_ONCE(hs_deadline, jiffies);
