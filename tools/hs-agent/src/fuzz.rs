@@ -711,6 +711,27 @@ impl Channel {
         Ok(Channel { sock })
     }
 
+    /// Sends one datagram, counted in `stats` with any send(2) failure, and
+    /// reads its answers; None when it could not be sent.
+    fn exchange(
+        &self,
+        buf: &mut [u8],
+        bytes: &[u8],
+        family: u16,
+        stats: &mut Stats,
+        accepted: &mut Vec<i32>,
+    ) -> Option<u64> {
+        stats.sent += 1;
+        if let Err(e) = self.sock.send(bytes, Msg::empty()) {
+            *stats
+                .send_errors
+                .entry(e.raw_os_error().unwrap_or(libc::EIO))
+                .or_default() += 1;
+            return None;
+        }
+        Some(self.answers(buf, family, stats, accepted))
+    }
+
     /// Reads every answer already queued (the kernel answers while we send).
     fn answers(
         &self,
@@ -849,17 +870,11 @@ fn fuzz(mode: Mode, count: u64, gen: &mut Gen, fds: &mut Fds, chans: &[Channel])
         }];
         *stats.commands.entry(cmd).or_default() += 1;
         *stats.fd_kinds.entry(kind).or_default() += 1;
-        stats.sent += 1;
-        if let Err(e) = chan.sock.send(&bytes, Msg::empty()) {
-            *stats
-                .send_errors
-                .entry(e.raw_os_error().unwrap_or(libc::EIO))
-                .or_default() += 1;
-            continue;
-        }
         let mut got = Vec::new();
-        if chan.answers(&mut buf, gen.family, &mut stats, &mut got) == 0 {
-            stats.silent += 1;
+        match chan.exchange(&mut buf, &bytes, gen.family, &mut stats, &mut got) {
+            None => continue,
+            Some(0) => stats.silent += 1,
+            Some(_) => {}
         }
         if done_accepted {
             stats.done_on_accepted += 1;
@@ -896,16 +911,8 @@ fn hold_accepted(gen: &mut Gen, fds: &mut Fds, chan: &Channel, want: usize) -> S
         }
         let bytes = gen.accept_tlshd();
         *stats.commands.entry(CMD_ACCEPT).or_default() += 1;
-        stats.sent += 1;
-        if let Err(e) = chan.sock.send(&bytes, Msg::empty()) {
-            *stats
-                .send_errors
-                .entry(e.raw_os_error().unwrap_or(libc::EIO))
-                .or_default() += 1;
-            continue;
-        }
         let mut got = Vec::new();
-        chan.answers(&mut buf, gen.family, &mut stats, &mut got);
+        chan.exchange(&mut buf, &bytes, gen.family, &mut stats, &mut got);
         if got.is_empty() {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
@@ -930,12 +937,9 @@ fn done_acked(gen: &mut Gen, chan: &Channel, fd: RawFd) -> bool {
         1,
         vec![status, sockfd],
     );
-    if chan.sock.send(&bytes, Msg::empty()).is_err() {
-        return false;
-    }
     let mut stats = Stats::default();
     let mut buf = vec![0u8; 1 << 16];
-    chan.answers(&mut buf, family, &mut stats, &mut Vec::new());
+    chan.exchange(&mut buf, &bytes, family, &mut stats, &mut Vec::new());
     stats.handshake_ok == 1
 }
 
