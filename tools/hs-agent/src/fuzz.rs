@@ -23,6 +23,7 @@ use std::process::ExitCode;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use hs_agent::nl::{self, OpenError};
+use hs_agent::procfs::{fd_table, wait_single_threaded};
 use hs_agent::rng::Rng;
 use neli::{
     attr::Attribute,
@@ -1063,48 +1064,6 @@ fn fuzz_in_child(
         return Err(format!("{} mode: {}", mode.name(), e.replace('_', " ")));
     }
     Stats::parse(&line).ok_or_else(|| format!("{} mode: no counts ({line:?})", mode.name()))
-}
-
-/// fork(2) is only safe from here while this process has one thread; the
-/// netlink router that resolved the family ends its thread shortly after
-/// it is dropped.
-fn wait_single_threaded() -> Result<(), String> {
-    for _ in 0..200 {
-        if std::fs::read_dir("/proc/self/task")
-            .map(|d| d.count())
-            .unwrap_or(0)
-            == 1
-        {
-            return Ok(());
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    Err("the process still has helper threads".into())
-}
-
-/// The open descriptors, as /proc/self/fd lists them (without the one
-/// reading the directory).
-fn fd_table() -> Vec<String> {
-    let reader = std::path::PathBuf::from(format!("/proc/{}/fd", std::process::id()));
-    let mut v: Vec<String> = std::fs::read_dir("/proc/self/fd")
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    let target = std::fs::read_link(e.path()).ok()?;
-                    if target == reader {
-                        return None;
-                    }
-                    Some(format!(
-                        "{}->{}",
-                        e.file_name().to_string_lossy(),
-                        target.display()
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 struct Opts {

@@ -16,7 +16,8 @@ use hs_agent::rng::Rng;
 
 const USAGE: &str = "usage: hs-agent [--class N] [--count N] [--seconds S] [--idle-exit MS]
                 [--mix done_ok=W,done_err=W,close=W,die=W] [--seed N] [--wait-ready]
-       hs-agent --once-json [--class N] [--wait-ready]";
+       hs-agent --once-json [--class N] [--wait-ready]
+       hs-agent --listen";
 
 /// How long one wait for READY lasts after ACCEPT found nothing.
 const READY_WAIT_MS: u64 = 20;
@@ -50,6 +51,7 @@ struct Opts {
     seed: Option<u64>,
     wait_ready: bool,
     once_json: bool,
+    listen: bool,
 }
 
 fn parse_mix(s: &str) -> Result<[u64; 4], String> {
@@ -82,6 +84,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Opts, String> {
         seed: None,
         wait_ready: false,
         once_json: false,
+        listen: false,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -92,6 +95,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Opts, String> {
         match name.as_str() {
             "--wait-ready" => o.wait_ready = true,
             "--once-json" => o.once_json = true,
+            "--listen" => o.listen = true,
             "-h" | "--help" => return Err(String::new()),
             "--class" | "--count" | "--seconds" | "--idle-exit" | "--mix" | "--seed" => {
                 let v = inline
@@ -337,6 +341,32 @@ fn once_json(opts: &Opts, hs: &mut Handshake) {
     let _ = std::io::stdin().read_line(&mut String::new());
 }
 
+/// A listener that never accepts: a member of the `tlshd` group reading every READY (so that
+/// submits find an agent and its receive queue never fills) until SIGINT or SIGTERM. It prints
+/// "listening" once subscribed, and at the end how many times it woke to READY.
+fn listen(hs: &mut Handshake) -> ExitCode {
+    if !hs.subscribed() {
+        eprintln!("hs-agent: --listen: no \"tlshd\" multicast group in this kernel");
+        return ExitCode::from(1);
+    }
+    // Subscribed: say so, for whoever waits for a listener.
+    println!("listening");
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let mut ready = 0u64;
+    while !STOP.load(Ordering::Relaxed) {
+        match hs.wait_ready(100) {
+            Ok(true) => ready += 1,
+            Ok(false) | Err(Errno(libc::EINTR)) => {}
+            Err(e) => {
+                eprintln!("hs-agent: --listen: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    println!("{{\"ready_wakeups\":{ready},\"overruns\":{}}}", hs.overruns);
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let mut opts = match parse_args(std::env::args().skip(1)) {
         Ok(o) => o,
@@ -396,6 +426,10 @@ fn main() -> ExitCode {
                 on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
             )
         };
+    }
+
+    if opts.listen {
+        return listen(&mut hs);
     }
 
     let start = Instant::now();

@@ -278,10 +278,23 @@ impl Handshake {
 
     /// HANDSHAKE_CMD_DONE for `sockfd` with `status` (an errno, 0 = success).
     pub fn done(&mut self, sockfd: RawFd, status: u32) -> Result<(), Errno> {
-        let attrs = [
+        self.done_with(sockfd, status, &[])
+    }
+
+    /// HANDSHAKE_CMD_DONE for `sockfd` with `status` and the peer's `remote_auth` key serials.
+    pub fn done_with(
+        &mut self,
+        sockfd: RawFd,
+        status: u32,
+        remote_auth: &[u32],
+    ) -> Result<(), Errno> {
+        let mut attrs = vec![
             attr(DoneAttr::Status, status)?,
             attr(DoneAttr::Sockfd, sockfd)?,
         ];
+        for &id in remote_auth {
+            attrs.push(attr(DoneAttr::RemoteAuth, id)?);
+        }
         let seq = self.send(HsCmd::Done, attrs.into_iter().collect(), NlmF::ACK)?;
         self.wait_reply(seq).map(drop)
     }
