@@ -83,9 +83,9 @@ CARGO_TARGET_DIR=$target cargo build --release --locked \
 
 # Tiers run two at a time (a guest mostly keeps one vCPU busy), the longest
 # first so that the rest fill in beside them (on 2 cores, warm: runner and
-# e2e about 3 min each, fuzz 2.7, agent 2.6, unload 2.3, kunit 2, stress
-# 1.7, faults 1.3, netlink 1, build 0.7).
-order=(e2e runner fuzz agent unload kunit stress faults netlink)
+# e2e about 3 min each, fuzz 2.7, agent 2.6, netns and unload 2.3, kunit 2,
+# stress 1.7, faults 1.3, netlink 1, build 0.7).
+order=(e2e runner fuzz agent netns unload kunit stress faults netlink)
 for t in "$TOP"/tools/testing/*/tier.sh; do
 	n=$(basename "$(dirname "$t")")
 	[[ " ${order[*]} " == *" $n "* ]] || order+=("$n")

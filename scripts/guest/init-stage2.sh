@@ -83,11 +83,17 @@ done
 if [ $kmemleak = 1 ]; then
 	# kmemleak reports an object older than 5 s that two scans in a row
 	# found unreferenced and unchanged (a scan only checksums the objects
-	# it finds unreferenced): wait until what the script left behind has
-	# been torn down (deferred releases, RCU) and is 6 s old, then scan
-	# twice. A scan that cannot run must not read as a clean one.
-	sleep 6
+	# it finds unreferenced): give what the script left behind a second to
+	# be torn down (deferred releases, RCU), scan, and scan again once it
+	# is 6 s old (a transient object the first scan saw is gone or
+	# referenced by then; a scan takes some 3 s here). A scan that cannot
+	# run must not read as a clean one.
+	sleep 1
+	read -r up _ < /proc/uptime
+	start=${up%%.*}
 	if echo scan > /sys/kernel/debug/kmemleak &&
+		read -r up _ < /proc/uptime &&
+		{ left=$((start + 5 - ${up%%.*})); [ $left -le 0 ] || sleep $left; } &&
 		echo scan > /sys/kernel/debug/kmemleak &&
 		leaks=$(cat /sys/kernel/debug/kmemleak); then
 		if [ -n "$leaks" ]; then

@@ -168,9 +168,21 @@ pub fn family_id() -> Result<u16, OpenError> {
     resolve().map(|(family, _)| family)
 }
 
+/// The `handshake` family's id and its `tlshd` group's, if the kernel has one: the same in
+/// every network namespace.
+pub fn family_and_group() -> Result<(u16, Option<u32>), OpenError> {
+    resolve()
+}
+
 impl Handshake {
     pub fn open() -> Result<Self, OpenError> {
         let (family, group) = resolve()?;
+        Self::open_resolved(family, group)
+    }
+
+    /// Opens a socket of the family already resolved (by [`family_and_group`]) in the caller's
+    /// network namespace, joining `group`: no resolver thread, one socket.
+    pub fn open_resolved(family: u16, group: Option<u32>) -> Result<Self, OpenError> {
         let groups = Groups::new_groups(&group.into_iter().collect::<Vec<_>>());
         let sock = NlSocketHandle::connect(NlFamily::Generic, None, groups)
             .map_err(|e| OpenError::Other(e.to_string()))?;

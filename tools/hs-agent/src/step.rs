@@ -98,8 +98,7 @@ fn errno_json(r: &Result<(), Errno>) -> String {
 
 fn netns(nth: u32) -> Result<String, String> {
     let (ret, injected) = FailNth::open()?.around(nth, || {
-        // SAFETY: unshare(2) takes a flag word and touches no memory of ours; this process is
-        // single-threaded, as a new network namespace requires.
+        // SAFETY: unshare(2) takes a flag word and touches no memory of ours.
         if unsafe { libc::unshare(libc::CLONE_NEWNET) } == 0 {
             Ok(())
         } else {
@@ -114,24 +113,40 @@ fn netns(nth: u32) -> Result<String, String> {
     ))
 }
 
-/// Opens /dev/null until the descriptor table is full, so that the next descriptor grows it;
-/// they stay open until dropped. The table's size is the "FDSize" /proc/self/status reports
-/// (a process started by a shell inherits a larger table than it needs).
-fn fill_fd_table() -> Result<Vec<OwnedFd>, String> {
-    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| e.to_string())?;
-    let size: RawFd = status
+/// The size of this process's descriptor table ("FDSize" in `status`, this process's
+/// /proc/self/status, opened beforehand: opening it now could itself grow the table).
+fn fd_table_size(status: &std::fs::File) -> Result<RawFd, String> {
+    let mut buf = vec![0u8; 8192];
+    let n = status
+        .read_at(&mut buf, 0)
+        .map_err(|e| format!("/proc/self/status: {e}"))?;
+    String::from_utf8_lossy(&buf[..n])
         .lines()
         .find_map(|l| l.strip_prefix("FDSize:"))
         .and_then(|v| v.trim().parse().ok())
-        .ok_or("no FDSize in /proc/self/status")?;
+        .ok_or_else(|| "no FDSize in /proc/self/status".into())
+}
+
+/// Opens /dev/null until the descriptor table is full, so that the next descriptor grows it;
+/// they stay open until dropped. (A process started by a shell inherits a larger table than it
+/// needs.)
+fn fill_fd_table(status: &std::fs::File) -> Result<Vec<OwnedFd>, String> {
+    let size = fd_table_size(status)?;
     let mut held = Vec::new();
     loop {
         let f = std::fs::File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
-        let last = f.as_raw_fd() >= size - 1;
+        let fd = f.as_raw_fd();
         held.push(OwnedFd::from(f));
-        if last {
-            return Ok(held);
+        if fd == size - 1 {
+            break;
         }
+        if fd >= size {
+            return Err(format!("descriptor {fd} opened beyond a table of {size}"));
+        }
+    }
+    match fd_table_size(status)? {
+        s if s == size => Ok(held),
+        s => Err(format!("filling the table grew it from {size} to {s}")),
     }
 }
 
@@ -141,13 +156,16 @@ fn step(o: &Opts, hs: &mut Handshake) -> Result<String, String> {
     // the one that grows the table).
     wait_single_threaded()?;
     let fail_nth = FailNth::open()?;
+    let status = std::fs::File::open("/proc/self/status").map_err(|e| e.to_string())?;
     let before = fd_table();
     let fillers = if o.fill_fd_table {
-        fill_fd_table()?
+        fill_fd_table(&status)?
     } else {
         Vec::new()
     };
+    let size_before = fd_table_size(&status)?;
     let (reply, injected_accept) = fail_nth.around(o.fail_accept, || hs.accept(1))?;
+    let size_after = fd_table_size(&status)?;
     let mut line = String::from("{");
     let mut done = "null".to_string();
     let mut injected_done = false;
@@ -156,6 +174,15 @@ fn step(o: &Opts, hs: &mut Handshake) -> Result<String, String> {
             let Some(raw) = r.sockfd.filter(|&fd| fd >= 0 && fd != hs.raw_fd()) else {
                 return Err(format!("ACCEPT reply without a socket: {:?}", r.sockfd));
             };
+            // A number that was open before, or one the fillers hold, is not a new descriptor.
+            let prefix = format!("{raw}->");
+            if before.iter().any(|e| e.starts_with(&prefix))
+                || fillers.iter().any(|f| f.as_raw_fd() == raw)
+            {
+                return Err(format!(
+                    "ACCEPT named descriptor {raw}, which was open already"
+                ));
+            }
             // SAFETY: the kernel installed this descriptor in our table while answering this
             // ACCEPT; nothing else in the process knows it, so the OwnedFd is its sole owner.
             let sock = unsafe { OwnedFd::from_raw_fd(raw) };
@@ -180,7 +207,8 @@ fn step(o: &Opts, hs: &mut Handshake) -> Result<String, String> {
     };
     line += &format!(
         "\"injected_accept\":{injected_accept},\"done\":{done},\"injected_done\":{injected_done},\
-         \"fds_same\":{},\"fds_before\":[{}],\"fds_after\":[{}]}}",
+         \"fd_table_size\":[{size_before},{size_after}],\"fds_same\":{},\"fds_before\":[{}],\
+         \"fds_after\":[{}]}}",
         before == after,
         list(&before),
         list(&after)

@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # In the guest: the kernel's fault injection aimed at the module's own
 # allocations, one path at a time. A task's /proc/<tid>/fail-nth makes the
-# Nth fault-injection point that task reaches fail; failslab and
-# fail_page_alloc count only allocations whose stack passes through
-# handshake.ko's text (the stack filter), including the GFP_KERNEL ones.
+# Nth fault-injection point that task reaches fail; failslab counts only
+# allocations whose stack passes through handshake.ko's text (the stack
+# filter), including the GFP_KERNEL ones.
 # For each path N = 1, 2, ... until a run injects nothing (the file still
 # holds a count afterwards): the submit of each kind of hello, with
 # GFP_KERNEL or GFP_ATOMIC (written to /proc/hs_fault by this shell itself,
@@ -23,7 +23,7 @@ ctl=/proc/hs_fault
 step=$files/hs-step
 out=/tmp/faults
 mkdir -p "$out"
-EIO=5 ENOMEM=12
+EIO=5 ENOMEM=12 ESRCH=3
 
 loaded() {
 	local name _
@@ -38,7 +38,8 @@ insmod "$files/hs_fault.ko" || exit 1
 # sizes from the tier), where /sys/module says they are.
 start= end=
 while read -r name size; do
-	read -r addr < "/sys/module/handshake/sections/$name" || exit 1
+	read -r addr < "/sys/module/handshake/sections/$name" ||
+		{ echo "no section $name of handshake.ko in /sys/module"; exit 1; }
 	# Module addresses are above 2^63: negative to bash, in the same order.
 	{ [ -z "$start" ] || [ $((addr)) -lt $((start)) ]; } && start=$addr
 	{ [ -z "$end" ] || [ $((addr + size)) -gt $((end)) ]; } && end=$((addr + size))
@@ -51,16 +52,22 @@ echo "handshake.ko text: $start to $end"
 # only double the steps. The stack filter rejects stacks through the two
 # functions that allocate it (kmemleak_alloc jumps to the first).
 read -r kl_start kl_end < "$files/kmemleak-range"
+[ -n "$kl_end" ] || { echo "no kmemleak allocation functions in System.map"; exit 1; }
 echo "not counted: kmemleak 0x$kl_start to 0x$kl_end"
-for d in /sys/kernel/debug/failslab /sys/kernel/debug/fail_page_alloc; do
-	echo N > "$d/ignore-gfp-wait" &&
-		echo 32 > "$d/stacktrace-depth" &&
-		echo "$start" > "$d/require-start" &&
-		echo "$end" > "$d/require-end" &&
-		{ [ -z "$kl_start" ] || { echo "0x$kl_start" > "$d/reject-start" &&
-			echo "0x$kl_end" > "$d/reject-end"; }; } &&
-		echo 2 > "$d/verbose" || exit 1
-done
+d=/sys/kernel/debug/failslab
+echo N > "$d/ignore-gfp-wait" &&
+	echo 32 > "$d/stacktrace-depth" &&
+	echo "$start" > "$d/require-start" &&
+	echo "$end" > "$d/require-end" &&
+	echo "0x$kl_start" > "$d/reject-start" &&
+	echo "0x$kl_end" > "$d/reject-end" &&
+	echo 2 > "$d/verbose" || { echo "cannot set up failslab"; exit 1; }
+# The module allocates no pages itself; the page allocations made under it
+# (a slab's refill, KASAN's stack depot) come and go with the state of the
+# caches, which would make the Nth point a different one from run to run.
+# No order of page allocation counts.
+echo 11 > /sys/kernel/debug/fail_page_alloc/min-order ||
+	{ echo "cannot set up fail_page_alloc"; exit 1; }
 
 # A listener that reads every READY and accepts nothing: submits find an
 # agent, and only hs-step takes requests.
@@ -122,8 +129,10 @@ submit_path() {
 	while [ $n -le 64 ]; do
 		echo "$n" > /proc/self/fail-nth
 		echo "submit $kind $gfp" > "$ctl"
+		wrote=$?
 		read -r left < /proc/self/fail-nth
 		echo 0 > /proc/self/fail-nth
+		[ $wrote = 0 ] || { fail "the consumer refused the command"; break; }
 		result
 		local ret=${R[last_submit]}
 		echo "submit $kind $gfp n=$n: left=$left submit=$ret" >> "$out/steps"
@@ -131,15 +140,17 @@ submit_path() {
 			[ "$left" = 0 ] || fail "submit failed ($ret) with no fault injected"
 			[ "${R[last_destructor_same]}" = 1 ] || fail "failed submit changed sk_destruct"
 			[ "${R[last_fcount_same]}" = 1 ] || fail "failed submit changed the file's count"
+			case $ret in -$ENOMEM | -$ESRCH) ;; *) fail "submit failed with $ret" ;; esac
 			echo end > "$ctl"
 			result
 			[ "${R[last_done_calls]}" = 0 ] || fail "a refused request heard ta_done"
 		else
 			[ "$left" = 0 ] && absorbed=$((absorbed + 1)) &&
 				echo "  n=$n: a fault was injected and the submit went through"
-			line=$("$step" --done 0) || fail "hs-step: $line"
+			line=$("$step" --done 0 2>&1) || fail "hs-step: $line"
 			accept=$(json accept "$line") done=$(json done "$line")
-			[ "$accept" = 0 ] || fail "ACCEPT after a submit that worked: $line"
+			[ "$accept" = 0 ] && [ "$done" = 0 ] ||
+				fail "ACCEPT and DONE after a submit that worked: $line"
 			check_fds "$line"
 			echo end > "$ctl"
 			check_ending "$accept" "$done"
@@ -151,24 +162,27 @@ submit_path() {
 	[ $n -le 64 ] || fail "more than 64 fault points"
 }
 
-# agent_path NAME KIND [hs-step options]: the Nth point of ACCEPT or DONE
+# agent_path WHICH KIND KEYRING [hs-step options] [hs-step options]: the Nth point of ACCEPT or DONE
 # fails (the options say which: --fail-accept or --fail-done is added).
 agent_path() {
-	local which=$1 kind=$2 keyring=$3 line accept done injected
+	local which=$1 kind=$2 keyring=$3 line accept done injected grow=0 peer=
 	shift 3
+	[[ " $* " == *" --fill-fd-table "* ]] && grow=1
+	[[ " $* " =~ \ --peer\ ([0-9]+) ]] && peer=${BASH_REMATCH[1]}
 	n=1 points=0 absorbed=0 bad=0 why=
 	while [ $n -le 64 ]; do
 		echo "submit $kind kernel $keyring" > "$ctl"
 		result
 		[ "${R[last_submit]}" = 0 ] || { fail "submit without faults: ${R[last_submit]}"; break; }
-		line=$("$step" "--fail-$which" "$n" --done 0 "$@") || fail "hs-step: $line"
+		line=$("$step" "--fail-$which" "$n" --done 0 "$@" 2>&1) || fail "hs-step: $line"
 		echo "$which $kind n=$n: $line" >> "$out/steps"
 		accept=$(json accept "$line") done=$(json done "$line")
 		injected=$(json "injected_$which" "$line")
 		check_fds "$line"
 		case $which in
 		accept) [ "$accept" = 0 ] || [ "$injected" = true ] ||
-			fail "ACCEPT failed ($accept) with no fault injected" ;;
+			fail "ACCEPT failed ($accept) with no fault injected"
+			[ "$accept" != 0 ] || [ "$done" = 0 ] || fail "DONE failed ($done)" ;;
 		done) [ "$accept" = 0 ] || fail "ACCEPT failed: $line"
 			[ "$done" = 0 ] || [ "$injected" = true ] ||
 			fail "DONE failed ($done) with no fault injected" ;;
@@ -177,16 +191,30 @@ agent_path() {
 			absorbed=$((absorbed + 1))
 			echo "  n=$n: a fault was injected and the $which went through"
 		fi
+		# With the descriptor table full, an ACCEPT that went through grew it.
+		if [ "$grow" = 1 ] && [ "$accept" = 0 ]; then
+			[[ $line =~ \"fd_table_size\":\[([0-9]+),([0-9]+)\] ]] &&
+				[ "${BASH_REMATCH[2]}" -gt "${BASH_REMATCH[1]}" ] ||
+				fail "the descriptor table did not grow: $line"
+		fi
 		# A failed ACCEPT that took the request completes it (-EIO) at
 		# once; one that did not must have left it pending for the next.
 		if [ "$accept" != 0 ]; then
 			result
-			if [ "${R[open_done_calls]}" = 0 ]; then
-				line=$("$step" --done 0) || fail "hs-step: $line"
+			if [ "${R[last_done_calls]}" = 0 ]; then
+				line=$("$step" --done 0 2>&1) || fail "hs-step: $line"
+				echo "$which $kind n=$n, again: $line" >> "$out/steps"
+				check_fds "$line"
 				accept=$(json accept "$line") done=$(json done "$line")
 				[ "$accept" = 0 ] ||
 					fail "the request was neither completed nor left pending: $line"
 			fi
+		fi
+		# The consumer heard the peer identity DONE carried.
+		if [ "$which" = done ] && [ "$done" = 0 ] && [ -n "$peer" ]; then
+			result
+			[ "${R[last_peerid]}" = "$peer" ] ||
+				fail "ta_done peer id ${R[last_peerid]}, DONE sent $peer"
 		fi
 		echo end > "$ctl"
 		check_ending "$accept" "$done"
@@ -201,7 +229,7 @@ netns_path() {
 	local line ret
 	n=1 points=0 absorbed=0 bad=0 why=
 	while [ $n -le 64 ]; do
-		line=$("$step" --fail-netns "$n") || fail "hs-step: $line"
+		line=$("$step" --fail-netns "$n" 2>&1) || fail "hs-step: $line"
 		echo "netns n=$n: $line" >> "$out/steps"
 		ret=$(json unshare "$line")
 		[ "$(json injected "$line")" = true ] || {
@@ -213,6 +241,7 @@ netns_path() {
 		points=$((points + 1))
 		n=$((n + 1))
 	done
+	[ $n -le 64 ] || fail "more than 64 fault points"
 }
 
 # path_case NAME MIN PATH...: a path passes when every step ended cleanly
@@ -245,9 +274,10 @@ path_case submit_server_psk 1 submit_path server_psk kernel
 path_case accept_anon 1 agent_path accept client_anon 0
 anon_points=$points
 path_case accept_linking_a_keyring 1 agent_path accept client_psk "$keyring"
-# The agent's descriptor table full: the socket's descriptor grows it, one
-# more allocation than the same ACCEPT makes otherwise.
-path_case accept_growing_the_descriptor_table $((anon_points + 1)) agent_path accept client_anon 0 --fill-fd-table
+# The agent's descriptor table full: the socket's descriptor grows it, three
+# more allocations (the table, its array and its bitmaps) than the same
+# ACCEPT makes otherwise.
+path_case accept_growing_the_descriptor_table $((anon_points + 3)) agent_path accept client_anon 0 --fill-fd-table
 path_case done_with_a_peer_identity 0 agent_path done client_psk 0 --peer "$keyring"
 path_case namespace_creation 1 netns_path
 echo "fault points exercised: $total"
@@ -255,12 +285,14 @@ echo "fault points exercised: $total"
 kill "$listener"
 wait "$listener"
 cat "$out/listener"
-echo check > "$ctl"
+# Every socket gone (the agents' references are released after they exit)
+# before the requests are checked and freed: a late ta_done must find them.
 for _ in $(seq 50); do
 	result
 	[ "${R[sockets_alive]}" = 0 ] && break
 	sleep 0.2
 done
+echo check > "$ctl"
 cat "$ctl"
 result
 n=end
@@ -275,7 +307,11 @@ if [ $bad = 0 ]; then ktap_ok every_request_ended_exactly_once; else ktap_fail e
 
 bad=0 why=
 [ "${R[sockets_alive]}" = 0 ] || fail "${R[sockets_alive]} consumer sockets left"
-rmmod hs_fault || fail "hs_fault did not unload"
+for _ in $(seq 10); do
+	rmmod hs_fault 2>/dev/null && break
+	sleep 0.2
+done
+loaded hs_fault && fail "hs_fault did not unload"
 for _ in $(seq 25); do
 	rmmod handshake 2>/dev/null && break
 	sleep 0.2

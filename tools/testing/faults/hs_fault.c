@@ -23,9 +23,9 @@
  *	cancel that returned true, never both, never neither) and that no
  *	request whose submit failed heard anything, then frees them.
  *
- * Reading the file prints the outcome of the last request ("last_*", set at
- * submit and at "end"), whether one is open and how many ta_done it heard so
- * far, and the totals.
+ * Reading the file prints the last request's outcome so far ("last_*": its
+ * submit, and the ta_done calls, status, peer id and cancel it has had),
+ * whether it is still open, and the totals.
  */
 
 #include <linux/file.h>
@@ -50,15 +50,18 @@ struct hs_fault_req {
 	struct completion done;
 	atomic_t done_calls;
 	int status;
+	key_serial_t peerid;
 	int submit_ret;
+	bool destructor_same;	/* after a failed submit */
+	bool fcount_same;	/* after a failed submit */
 	bool cancel_won;
-	bool ended;
 };
 
 enum hs_kind {
 	HS_CLIENT_ANON, HS_CLIENT_X509, HS_CLIENT_PSK,
 	HS_SERVER_X509, HS_SERVER_PSK, HS_KINDS
 };
+
 static const char * const hs_kind_names[HS_KINDS] = {
 	"client_anon", "client_x509", "client_psk", "server_x509", "server_psk",
 };
@@ -66,12 +69,9 @@ static const char * const hs_kind_names[HS_KINDS] = {
 static DEFINE_MUTEX(hs_lock);		/* serialises the commands */
 static DEFINE_SPINLOCK(hs_atomic_lock);
 static LIST_HEAD(hs_reqs);
-static struct hs_fault_req *hs_cur;
+static struct hs_fault_req *hs_cur;	/* submitted, not ended yet */
+static struct hs_fault_req *hs_last;	/* the last one submitted, until check */
 static atomic_t hs_socks_alive = ATOMIC_INIT(0);
-
-/* The current request's outcome, kept after "end" until the next submit. */
-static int last_submit = 1, last_status, last_done_calls;
-static bool last_destructor_same, last_fcount_same, last_cancel_won;
 
 static int submitted, refused, done_total, cancel_won;
 static int checked, bad_twice, bad_both, bad_neither, bad_refused;
@@ -88,6 +88,7 @@ static void hs_fault_done(void *data, int status, key_serial_t peerid)
 	struct hs_fault_req *req = data;
 
 	req->status = status;
+	req->peerid = peerid;
 	atomic_inc(&req->done_calls);
 	complete(&req->done);
 }
@@ -163,17 +164,13 @@ static int hs_fault_submit(enum hs_kind kind, bool atomic, int keyring)
 		ret = hs_fault_hello(kind, &args, GFP_KERNEL);
 	}
 	req->submit_ret = ret;
-	last_submit = ret;
-	last_status = 0;
-	last_done_calls = 0;
-	last_cancel_won = false;
-	last_destructor_same = req->sock->sk->sk_destruct == destructor;
-	last_fcount_same = file_count(req->file) == fcount;
+	req->destructor_same = req->sock->sk->sk_destruct == destructor;
+	req->fcount_same = file_count(req->file) == fcount;
+	hs_last = req;
 	if (ret) {
 		refused++;
 		fput(req->file);
 		req->file = NULL;
-		req->ended = true;
 	} else {
 		submitted++;
 		hs_cur = req;
@@ -200,13 +197,9 @@ static void hs_fault_end(void)
 		else
 			wait_for_completion_timeout(&req->done, 5 * HZ);
 	}
-	last_done_calls = atomic_read(&req->done_calls);
-	last_status = req->status;
-	last_cancel_won = req->cancel_won;
-	done_total += last_done_calls;
+	done_total += atomic_read(&req->done_calls);
 	fput(req->file);
 	req->file = NULL;
-	req->ended = true;
 	hs_cur = NULL;
 }
 
@@ -216,6 +209,7 @@ static void hs_fault_check(void)
 	int calls;
 
 	hs_fault_end();
+	hs_last = NULL;
 	list_for_each_entry_safe(req, tmp, &hs_reqs, node) {
 		calls = atomic_read(&req->done_calls);
 		checked++;
@@ -234,17 +228,24 @@ static void hs_fault_check(void)
 
 static int hs_fault_show(struct seq_file *m, void *v)
 {
-	seq_printf(m, "last_submit=%d\nlast_destructor_same=%d\nlast_fcount_same=%d\n",
-		   last_submit, last_destructor_same, last_fcount_same);
-	seq_printf(m, "last_done_calls=%d\nlast_status=%d\nlast_cancel_won=%d\n",
-		   last_done_calls, last_status, last_cancel_won);
-	seq_printf(m, "open=%d\nopen_done_calls=%d\n", !!hs_cur,
-		   hs_cur ? atomic_read(&hs_cur->done_calls) : 0);
+	struct hs_fault_req *last;
+
+	mutex_lock(&hs_lock);
+	last = hs_last;
+	if (last) {
+		seq_printf(m, "last_submit=%d\nlast_destructor_same=%d\nlast_fcount_same=%d\n",
+			   last->submit_ret, last->destructor_same, last->fcount_same);
+		seq_printf(m, "last_done_calls=%d\nlast_status=%d\nlast_peerid=%d\nlast_cancel_won=%d\n",
+			   atomic_read(&last->done_calls), last->status,
+			   last->peerid, last->cancel_won);
+	}
+	seq_printf(m, "open=%d\n", !!hs_cur);
 	seq_printf(m, "submitted=%d\nrefused=%d\ndone=%d\ncancel_won=%d\n",
 		   submitted, refused, done_total, cancel_won);
 	seq_printf(m, "sockets_alive=%d\n", atomic_read(&hs_socks_alive));
 	seq_printf(m, "checked=%d\nbad_twice=%d\nbad_both=%d\nbad_neither=%d\nbad_refused=%d\n",
 		   checked, bad_twice, bad_both, bad_neither, bad_refused);
+	mutex_unlock(&hs_lock);
 	return 0;
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Tier "faults": the kernel's fault injection (fail-nth with failslab and
-# fail_page_alloc, limited to handshake.ko's text) on every allocation of
+# Tier "faults": the kernel's fault injection (fail-nth with failslab,
+# limited to handshake.ko's text) on every allocation of
 # the submit, READY, ACCEPT, DONE and namespace paths, N = 1, 2, ... until a
 # path succeeds; each step must fail cleanly or end exactly once, and
 # kmemleak must find nothing. The C service is built into the reference
@@ -26,7 +26,10 @@ cp "$MODULE" "$tmp/build/hs_fault.ko" "$HS_AGENT" "$step" "$tmp/files/"
 # System.map has the addresses it runs at).
 readelf -SW "$MODULE" | sed -n 's/^ *\[ *[0-9]*\] *//p' |
 	awk '$7 ~ /X/ && $1 !~ /^\.init/ { print $1, $5 }' |
-	while read -r name size; do echo "$name $((16#$size))"; done > "$tmp/files/text-sections"
+	while read -r name size; do
+		# (a section of no size has no address in /sys/module)
+		[ $((16#$size)) = 0 ] || echo "$name $((16#$size))"
+	done > "$tmp/files/text-sections"
 awk '$3 == "__create_object" { start = $1; next }
 	start != "" && $3 == "__alloc_object" { found = 1; next }
 	found && $1 > start { print start, $1; exit }' "$KDIR/System.map" > "$tmp/files/kmemleak-range"
