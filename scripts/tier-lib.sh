@@ -28,6 +28,17 @@ tier_skip() {
 	ktap_end
 }
 
+# tier_tool SUITE NAME: sets $tool to NAME, a program of tools/hs-agent
+# (built beside $HS_AGENT); reports its absence as SUITE's KTAP and fails.
+tier_tool() {
+	tool=$(dirname "${HS_AGENT:-/nonexistent}")/$2
+	[ -x "$tool" ] && return 0
+	ktap_suite "$1" 1
+	ktap_fail agent_built "tools/hs-agent's $2 did not build"
+	ktap_end
+	return 1
+}
+
 # tier_build SUITE DIR FILE...: build the test modules of FILE... (C files
 # and their Kbuild) in DIR against the tier's kernel, with handshake.ko's
 # symbols when there is one. Reports a failure as SUITE's KTAP.

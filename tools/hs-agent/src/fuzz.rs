@@ -1203,16 +1203,9 @@ fn run(opts: &Opts, seed: u64) -> Result<bool, String> {
 }
 
 fn main() -> ExitCode {
-    let opts = match parse_args() {
+    let opts = match hs_agent::cli::parsed("hs-fuzz", USAGE, 2, parse_args()) {
         Ok(o) => o,
-        Err(e) if e.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("hs-fuzz: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let seed = opts.seed.unwrap_or_else(|| {
         let now = SystemTime::now()

@@ -368,17 +368,11 @@ fn listen(hs: &mut Handshake) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let mut opts = match parse_args(std::env::args().skip(1)) {
-        Ok(o) => o,
-        Err(msg) if msg.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(msg) => {
-            eprintln!("hs-agent: {msg}\n{USAGE}");
-            return ExitCode::from(1);
-        }
-    };
+    let mut opts =
+        match hs_agent::cli::parsed("hs-agent", USAGE, 1, parse_args(std::env::args().skip(1))) {
+            Ok(o) => o,
+            Err(code) => return code,
+        };
 
     let mut hs = match Handshake::open() {
         Ok(hs) => hs,

@@ -240,17 +240,11 @@ fn run(opts: &Opts) -> Result<bool, String> {
 }
 
 fn main() -> ExitCode {
-    let mut opts = match parse_args(std::env::args().skip(1)) {
-        Ok(o) => o,
-        Err(msg) if msg.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(msg) => {
-            eprintln!("hs-netns: {msg}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let mut opts =
+        match hs_agent::cli::parsed("hs-netns", USAGE, 2, parse_args(std::env::args().skip(1))) {
+            Ok(o) => o,
+            Err(code) => return code,
+        };
     // Resolved here, by a thread the router starts and ends, before any fork.
     match family_and_group() {
         Ok((family, group)) => (opts.family, opts.group) = (family, group),

@@ -217,16 +217,9 @@ fn step(o: &Opts, hs: &mut Handshake) -> Result<String, String> {
 }
 
 fn main() -> ExitCode {
-    let o = match parse_args(std::env::args().skip(1)) {
+    let o = match hs_agent::cli::parsed("hs-step", USAGE, 2, parse_args(std::env::args().skip(1))) {
         Ok(o) => o,
-        Err(msg) if msg.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(msg) => {
-            eprintln!("hs-step: {msg}\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let result = if o.fail_netns > 0 {
         netns(o.fail_netns)

@@ -31,6 +31,8 @@ loaded() {
 	return 1
 }
 
+# (hs_netns_last.ko before the handshake module: see the last case)
+insmod "$files/hs_netns_last.ko" || exit 1
 insmod "$files/handshake.ko" || exit 1
 insmod "$files/hs_fault.ko" || exit 1
 
@@ -264,7 +266,7 @@ path_case() {
 	fi
 }
 
-ktap_suite handshake_faults 13
+ktap_suite handshake_faults 14
 path_case submit_client_anon_gfp_kernel 1 submit_path client_anon kernel
 path_case submit_client_anon_gfp_atomic 1 submit_path client_anon atomic
 path_case submit_client_x509 1 submit_path client_x509 kernel
@@ -281,6 +283,32 @@ path_case accept_growing_the_descriptor_table $((anon_points + 3)) agent_path ac
 path_case done_with_a_peer_identity 0 agent_path done client_psk 0 --peer "$keyring"
 path_case namespace_creation 1 netns_path
 echo "fault points exercised: $total"
+
+# Not fault injection: 30 network namespaces of the netns tier, each dying
+# with requests pending and accepted in it, under this guest's kmemleak
+# (which the netns tier's 1000 go without).
+netns_dying() {
+	local summary k nctl=/proc/hs_netns
+	declare -A N=()
+	insmod "$files/hs_netns.ko" || return 1
+	summary=$("$files/hs-netns" --count 30 --parallel 4 --pending 3 --seed 1 2>&1 | tail -1)
+	echo "$summary"
+	for _ in $(seq 100); do
+		while IFS='=' read -r k v; do N[$k]=$v; done < "$nctl"
+		[ "${N[nets_alive]}" = 1 ] && [ "${N[sockets_alive]}" = 0 ] && break
+		sleep 0.2
+	done
+	cat "$nctl"
+	rmmod hs_netns || return 1
+	[[ $summary =~ namespaces=30\  ]] && [[ $summary =~ \ isolation_violations=0\ errors=0\ died_badly=0 ]] &&
+		[[ $summary =~ left_pending=([0-9]+) ]] && [ "${N[done_timedout]}" = "${BASH_REMATCH[1]}" ] &&
+		[ "${N[nets_alive]}" = 1 ] && [ "${N[sockets_alive]}" = 0 ] && [ "${N[submitted]}" = 90 ] &&
+		[ "$((N[done_ok] + N[done_timedout] + N[cancel_won]))" = 90 ] || return 1
+	for k in bad_twice bad_both bad_neither bad_counts fate_missing done_other cancel_lost; do
+		[ "${N[$k]}" = 0 ] || return 1
+	done
+}
+ktap_check namespaces_died_with_requests netns_dying
 
 kill "$listener"
 wait "$listener"
@@ -317,6 +345,7 @@ for _ in $(seq 25); do
 	sleep 0.2
 done
 loaded handshake && fail "handshake.ko did not unload"
+rmmod hs_netns_last || fail "hs_netns_last did not unload"
 if [ $bad = 0 ]; then ktap_ok nothing_left; else ktap_fail nothing_left "$why"; fi
 # The runner's kmemleak scan and its check for kernel problems follow.
 ktap_end

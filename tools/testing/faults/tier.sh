@@ -10,17 +10,21 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../../scripts/tier-lib.sh"
 [ "$FLAVOUR" = reference ] && { tier_skip handshake_faults "not yet compared on the reference kernel"; exit 0; }
 [ -n "$MODULE" ] || { tier_no_module handshake_faults; exit; }
-step=$(dirname "${HS_AGENT:-/nonexistent}")/hs-step
-[ -x "$step" ] || { ktap_suite handshake_faults 1; ktap_fail agent_built "tools/hs-agent did not build"; ktap_end; exit 1; }
+tier_tool handshake_faults hs-step || exit 1
+step=$tool
+tier_tool handshake_faults hs-netns || exit 1
+netns=$tool
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo 'obj-m := hs_fault.o' > "$tmp/Kbuild"
-tier_build handshake_faults "$tmp/build" "$here/hs_fault.c" "$tmp/Kbuild" || exit 1
+# With the netns tier's consumer, for namespaces dying under kmemleak.
+echo 'obj-m := hs_fault.o hs_netns_last.o hs_netns.o' > "$tmp/Kbuild"
+tier_build handshake_faults "$tmp/build" "$here/hs_fault.c" "$TOP"/tools/testing/netns/hs_netns*.[ch] \
+	"$tmp/Kbuild" || exit 1
 mkdir -p "$tmp/files"
-cp "$MODULE" "$tmp/build/hs_fault.ko" "$HS_AGENT" "$step" "$tmp/files/"
-# Where the fault injection's stack filter looks, from the files here (in the
-# guest /proc/kallsyms takes some 13 s to read): the module's executable
+cp "$MODULE" "$tmp"/build/*.ko "$HS_AGENT" "$step" "$netns" "$tmp/files/"
+# Where the fault injection's stack filter looks, from the files here rather
+# than from the guest's /proc/kallsyms: the module's executable
 # sections that stay after init ("NAME SIZE"), and the two kmemleak
 # functions that allocate its records (the kernel is not relocatable, so
 # System.map has the addresses it runs at).

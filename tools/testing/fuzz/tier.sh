@@ -10,8 +10,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../../scripts/tier-lib.sh"
 [ "$FLAVOUR" = reference ] && { tier_skip handshake_fuzz "not yet compared on the reference kernel"; exit 0; }
 [ -n "$MODULE" ] || { tier_no_module handshake_fuzz; exit; }
-fuzz=$(dirname "${HS_AGENT:-/nonexistent}")/hs-fuzz
-[ -x "$fuzz" ] || { ktap_suite handshake_fuzz 1; ktap_fail fuzzer_built "tools/hs-agent's hs-fuzz did not build"; ktap_end; exit 1; }
+tier_tool handshake_fuzz hs-fuzz || exit 1
+fuzz=$tool
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

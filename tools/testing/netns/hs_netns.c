@@ -22,7 +22,8 @@
  * DONE are cancelled here (the cancel must win), the D heard ta_done(0),
  * and the N - A never accepted heard ta_done(-ETIMEDOUT) from the drain.
  * Then the sockets are closed, and the file references the requests held
- * are released before this returns. Reading the file prints the totals.
+ * are released before this returns (every socket of the namespace is
+ * destroyed then). Reading the file prints the totals.
  */
 
 #include <linux/file.h>
@@ -36,6 +37,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <net/handshake.h>
+#include <net/inet_common.h>
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
 #include <net/sock.h>
@@ -62,9 +64,17 @@ struct hs_netns_net {
 static unsigned int hs_netns_id;
 
 static atomic_t nets_alive = ATOMIC_INIT(0);
+static atomic_t socks_alive = ATOMIC_INIT(0);
 static atomic_t nets_exited, nets_with_requests, submitted, submit_failed;
 static atomic_t done_ok, done_timedout, done_other, cancel_won, cancel_lost;
 static atomic_t bad_twice, bad_both, bad_neither, bad_counts, fate_missing;
+
+static void hs_netns_sk_destruct(struct sock *sk)
+{
+	inet_sock_destruct(sk);
+	atomic_dec(&socks_alive);
+	module_put(THIS_MODULE);
+}
 
 static void hs_netns_done(void *data, int status, key_serial_t peerid)
 {
@@ -100,6 +110,10 @@ static int hs_netns_submit(struct net *net, unsigned int n)
 			kfree(req);
 			break;
 		}
+		/* Each socket holds this module until it is destroyed. */
+		__module_get(THIS_MODULE);
+		atomic_inc(&socks_alive);
+		req->sock->sk->sk_destruct = hs_netns_sk_destruct;
 		args.ta_sock = req->sock;
 		args.ta_done = hs_netns_done;
 		args.ta_data = req;
@@ -206,6 +220,7 @@ static int hs_netns_show(struct seq_file *m, void *v)
 	seq_printf(m, "nets_alive=%d\nnets_exited=%d\nnets_with_requests=%d\n",
 		   atomic_read(&nets_alive), atomic_read(&nets_exited),
 		   atomic_read(&nets_with_requests));
+	seq_printf(m, "sockets_alive=%d\n", atomic_read(&socks_alive));
 	seq_printf(m, "submitted=%d\nsubmit_failed=%d\n",
 		   atomic_read(&submitted), atomic_read(&submit_failed));
 	seq_printf(m, "done_ok=%d\ndone_timedout=%d\ndone_other=%d\n",

@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../../scripts/tier-lib.sh"
 [ "$FLAVOUR" = reference ] && { tier_skip handshake_stress "not yet compared on the reference kernel"; exit 0; }
 [ -n "$MODULE" ] || { tier_no_module handshake_stress; exit; }
-[ -x "${HS_AGENT:-}" ] || { ktap_suite handshake_stress 1; ktap_fail agent_built "tools/hs-agent did not build"; ktap_end; exit 1; }
+tier_tool handshake_stress hs-agent || exit 1
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
