@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# In the guest: 40 rounds of insmod/rmmod handshake.ko. Every fourth round
+# In the guest: 24 rounds of insmod/rmmod handshake.ko. Every fourth round
 # plain; the others with a consumer (hs_pending.ko) whose request is
 #   1: pending when the consumer goes (it cancels), then the module goes;
 #   2: accepted by the agent, which still holds the socket when the
@@ -10,7 +10,7 @@
 files=/mnt/run/files
 hs=$files/handshake.ko
 consumer=$files/hs_pending.ko
-rounds=${1:-40}
+rounds=${1:-24}
 
 # One agent serves every round: the family, and so its id and groups, is new
 # with every insmod, so the agent resolves it again in each round that needs
