@@ -82,10 +82,10 @@ CARGO_TARGET_DIR=$target cargo build --release --locked \
 [ -n "$hs_agent" ] || tail -30 "$results/hs-agent-build.log" >&2
 
 # Tiers run two at a time (a guest mostly keeps one vCPU busy), the longest
-# first so that the rest fill in beside them (on 2 cores, warm: runner and
-# e2e about 3 min each, fuzz 2.7, agent 2.6, netns and unload 2.3, kunit 2,
-# stress 1.7, faults 1.3, netlink 1, build 0.7).
-order=(e2e runner fuzz agent netns unload kunit stress faults netlink)
+# first so that the rest fill in beside them (on 2 cores, warm: fuzz and
+# e2e about 2.7 min each, agent and runner 2.1, netns and unload 1.8, kunit
+# 1.6, stress 1.5, faults 1.3, netlink 0.8, build 0.6).
+order=(fuzz e2e agent runner netns unload kunit stress faults netlink)
 for t in "$TOP"/tools/testing/*/tier.sh; do
 	n=$(basename "$(dirname "$t")")
 	[[ " ${order[*]} " == *" $n "* ]] || order+=("$n")

@@ -31,6 +31,8 @@ struct Opts {
     /// The family's id and its group's, resolved once (the same in every namespace).
     family: u16,
     group: Option<u32>,
+    /// The write end of the children's report pipe.
+    report_fd: std::os::fd::RawFd,
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Opts, String> {
@@ -41,6 +43,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Opts, String> {
         seed: 1,
         family: 0,
         group: None,
+        report_fd: -1,
     };
     let mut args = args.into_iter();
     while let Some(name) = args.next() {
@@ -67,6 +70,9 @@ struct Fate {
     done: u64,
     killed: bool,
     violations: u64,
+    /// The agent's socket and the accepted sockets, held until the process dies.
+    hs: Option<Handshake>,
+    held: Vec<OwnedFd>,
 }
 
 fn tell_consumer(line: &str) -> Result<(), String> {
@@ -109,8 +115,14 @@ fn namespace(opts: &Opts, rng: &mut Rng) -> Result<Fate, String> {
             .sockfd
             .filter(|&fd| fd >= 0 && fd != hs.raw_fd())
             .ok_or("ACCEPT reply without a socket")?;
+        if held.iter().any(|h: &OwnedFd| h.as_raw_fd() == fd) || fd == opts.report_fd {
+            return Err(format!(
+                "ACCEPT named descriptor {fd}, which was open already"
+            ));
+        }
         // SAFETY: the kernel installed this descriptor in our table while answering this
-        // ACCEPT; nothing else in the process knows it, so the OwnedFd is its sole owner.
+        // ACCEPT (it is none of those open before: checked above); nothing else in the
+        // process knows it, so the OwnedFd is its sole owner.
         held.push(unsafe { OwnedFd::from_raw_fd(fd) });
     }
     if fate.accepted == opts.pending {
@@ -132,6 +144,8 @@ fn namespace(opts: &Opts, rng: &mut Rng) -> Result<Fate, String> {
     }
     tell_consumer(&format!("fate {} {}", fate.accepted, fate.done))?;
     fate.killed = rng.chance(25);
+    fate.hs = Some(hs);
+    fate.held = held;
     Ok(fate)
 }
 
@@ -146,7 +160,8 @@ fn spawn(opts: &Opts, i: u64, report: &OwnedFd) -> Result<libc::pid_t, String> {
         return Ok(pid);
     }
     let mut rng = Rng(opts.seed.wrapping_mul(1_000_003).wrapping_add(i));
-    let (line, kill) = match namespace(opts, &mut rng) {
+    // `_fate` keeps the sockets open until the process dies.
+    let (line, kill, _fate) = match namespace(opts, &mut rng) {
         Ok(f) => (
             format!(
                 "ok {} {} {} {}\n",
@@ -156,22 +171,44 @@ fn spawn(opts: &Opts, i: u64, report: &OwnedFd) -> Result<libc::pid_t, String> {
                 f.violations
             ),
             f.killed,
+            Some(f),
         ),
-        Err(e) => (format!("error {e}\n"), false),
+        // Short, so that the parent's pipe never fills whatever happens.
+        Err(e) => (
+            format!("error {}\n", e.chars().take(120).collect::<String>()),
+            false,
+            None,
+        ),
     };
     // One write of a short line to a pipe: not interleaved with other children's.
     // SAFETY: `report` is a valid descriptor; `line` is valid for its length.
     unsafe { libc::write(report.as_raw_fd(), line.as_ptr().cast(), line.len()) };
     if kill {
         // SAFETY: kill(2) takes plain integers; it signals only this process, which dies
-        // holding its sockets as a killed agent does.
+        // holding its sockets (in `_fate`) as a killed agent does.
         unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
     }
-    // SAFETY: _exit(2) ends the child without running the parent's destructors again.
+    // SAFETY: _exit(2) ends the child without running the parent's destructors again; the
+    // kernel closes the sockets still held.
     unsafe { libc::_exit(0) }
 }
 
-fn run(opts: &Opts) -> Result<bool, String> {
+/// Reads what the children wrote so far (the read end is non-blocking), so that the pipe never
+/// fills however many there are.
+fn collect(rd: &mut std::fs::File, lines: &mut Vec<u8>) -> Result<(), String> {
+    let mut buf = [0u8; 4096];
+    loop {
+        match rd.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => lines.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("reading the children: {e}")),
+        }
+    }
+}
+
+fn run(opts: &mut Opts) -> Result<bool, String> {
     let mut pipe = [-1; 2];
     // SAFETY: `pipe` has room for the two descriptors pipe2(2) writes.
     if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
@@ -179,6 +216,14 @@ fn run(opts: &Opts) -> Result<bool, String> {
     }
     // SAFETY: pipe2(2) just returned these two descriptors; each gets one owner.
     let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
+    // SAFETY: fcntl(2) on a descriptor we own, with integer arguments only.
+    if unsafe { libc::fcntl(rd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } < 0 {
+        return Err(format!("fcntl: {}", std::io::Error::last_os_error()));
+    }
+    let mut rd = std::fs::File::from(rd);
+    let mut lines = Vec::new();
+    opts.report_fd = wr.as_raw_fd();
+    let opts = &*opts;
     let start = Instant::now();
     let (mut started, mut running) = (0u64, 0u64);
     let mut died_badly = 0u64;
@@ -195,6 +240,7 @@ fn run(opts: &Opts) -> Result<bool, String> {
             return Err(format!("waitpid: {}", std::io::Error::last_os_error()));
         }
         running -= 1;
+        collect(&mut rd, &mut lines)?;
         let exited = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
         let killed = libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL;
         if !exited && !killed {
@@ -203,10 +249,8 @@ fn run(opts: &Opts) -> Result<bool, String> {
     }
     let seconds = start.elapsed().as_secs_f64();
     drop(wr);
-    let mut lines = String::new();
-    std::fs::File::from(rd)
-        .read_to_string(&mut lines)
-        .map_err(|e| format!("reading the children: {e}"))?;
+    collect(&mut rd, &mut lines)?;
+    let lines = String::from_utf8_lossy(&lines);
 
     let (mut ok, mut accepted, mut done, mut killed, mut violations) = (0u64, 0, 0, 0, 0);
     let mut errors = Vec::new();
@@ -265,7 +309,7 @@ fn main() -> ExitCode {
         "seed={} (replay: hs-netns --seed {} --count {} --parallel {} --pending {})",
         opts.seed, opts.seed, opts.count, opts.parallel, opts.pending
     );
-    match run(&opts) {
+    match run(&mut opts) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {

@@ -304,7 +304,8 @@ netns_dying() {
 		[[ $summary =~ left_pending=([0-9]+) ]] && [ "${N[done_timedout]}" = "${BASH_REMATCH[1]}" ] &&
 		[ "${N[nets_alive]}" = 1 ] && [ "${N[sockets_alive]}" = 0 ] && [ "${N[submitted]}" = 90 ] &&
 		[ "$((N[done_ok] + N[done_timedout] + N[cancel_won]))" = 90 ] || return 1
-	for k in bad_twice bad_both bad_neither bad_counts fate_missing done_other cancel_lost; do
+	for k in bad_twice bad_both bad_neither bad_counts bad_late_cancel bad_file_refs \
+		fate_missing done_other cancel_lost; do
 		[ "${N[$k]}" = 0 ] || return 1
 	done
 }

@@ -19,8 +19,10 @@
  *
  * When the namespace exits (after the handshake module drained it), each of
  * its requests must have ended exactly once: the A - D accepted without
- * DONE are cancelled here (the cancel must win), the D heard ta_done(0),
- * and the N - A never accepted heard ta_done(-ETIMEDOUT) from the drain.
+ * DONE are cancelled here (the cancel must win; on the others it must not),
+ * the D heard ta_done(0), and the N - A never accepted heard
+ * ta_done(-ETIMEDOUT) from the drain. Each socket's file must then be held
+ * by this module alone.
  * Then the sockets are closed, and the file references the requests held
  * are released before this returns (every socket of the namespace is
  * destroyed then). Reading the file prints the totals.
@@ -49,7 +51,8 @@ struct hs_netns_req {
 	struct socket *sock;
 	struct file *file;
 	atomic_t done_calls;
-	int status;
+	int status;		/* written before done_calls is raised */
+	bool cancel_won;
 };
 
 /* Per namespace: its requests and what its agent said it did. */
@@ -68,6 +71,7 @@ static atomic_t socks_alive = ATOMIC_INIT(0);
 static atomic_t nets_exited, nets_with_requests, submitted, submit_failed;
 static atomic_t done_ok, done_timedout, done_other, cancel_won, cancel_lost;
 static atomic_t bad_twice, bad_both, bad_neither, bad_counts, fate_missing;
+static atomic_t bad_late_cancel, bad_file_refs;
 
 static void hs_netns_sk_destruct(struct sock *sk)
 {
@@ -80,8 +84,9 @@ static void hs_netns_done(void *data, int status, key_serial_t peerid)
 {
 	struct hs_netns_req *req = data;
 
-	req->status = status;
-	atomic_inc(&req->done_calls);
+	WRITE_ONCE(req->status, status);
+	/* Fully ordered: whoever sees the count sees the status. */
+	atomic_inc_return(&req->done_calls);
 }
 
 static int hs_netns_submit(struct net *net, unsigned int n)
@@ -156,26 +161,35 @@ static void hs_netns_last_exit(struct net *net)
 	struct hs_netns_req *req, *tmp;
 	bool any = false;
 
+	/* A namespace whose setup failed before this module's init ran. */
+	if (!hn)
+		return;
 	mutex_lock(&hn->lock);
 	list_for_each_entry(req, &hn->reqs, node) {
 		any = true;
-		if (!atomic_read(&req->done_calls)) {
-			if (tls_handshake_cancel(req->sock->sk)) {
-				atomic_inc(&cancel_won);
-				won++;
-				continue;
-			}
+		calls = atomic_read_acquire(&req->done_calls);
+		/*
+		 * Every request is cancelled: one that ended (ta_done) must
+		 * refuse; one that did not (accepted, its agent gone) must win.
+		 */
+		req->cancel_won = tls_handshake_cancel(req->sock->sk);
+		if (req->cancel_won && calls) {
+			atomic_inc(&bad_late_cancel);
+		} else if (req->cancel_won) {
+			atomic_inc(&cancel_won);
+			won++;
+			continue;
+		} else if (!calls) {
 			atomic_inc(&cancel_lost);
+			atomic_inc(&bad_neither);
+			continue;
 		}
-		calls = atomic_read(&req->done_calls);
 		if (calls > 1)
 			atomic_inc(&bad_twice);
-		if (!calls)
-			atomic_inc(&bad_neither);
-		if (req->status == -ETIMEDOUT) {
+		if (READ_ONCE(req->status) == -ETIMEDOUT) {
 			atomic_inc(&done_timedout);
 			timedout++;
-		} else if (!req->status) {
+		} else if (!READ_ONCE(req->status)) {
 			atomic_inc(&done_ok);
 			ok++;
 		} else {
@@ -190,21 +204,29 @@ static void hs_netns_last_exit(struct net *net)
 			 ok != hn->done || won != hn->accepted - hn->done)
 			atomic_inc(&bad_counts);
 	}
-	list_for_each_entry_safe(req, tmp, &hn->reqs, node) {
-		/* A cancel that won means no ta_done; one after it is a bug. */
-		if (atomic_read(&req->done_calls) > 1)
-			atomic_inc(&bad_both);
-		list_del(&req->node);
+	list_for_each_entry(req, &hn->reqs, node) {
+		/*
+		 * Ended, and the agent gone: only this module's reference is
+		 * left (the request's and the agent's were dropped, even if
+		 * their final release is deferred).
+		 */
+		if (file_count(req->file) != 1)
+			atomic_inc(&bad_file_refs);
 		fput(req->file);
-		kfree(req);
 	}
-	mutex_unlock(&hn->lock);
 	/*
 	 * The requests' and these references were dropped from a kernel
 	 * thread, which defers the last fput: finish them while the namespace
-	 * still exists.
+	 * still exists. No ta_done can come after that.
 	 */
 	flush_delayed_fput();
+	list_for_each_entry_safe(req, tmp, &hn->reqs, node) {
+		if (req->cancel_won && atomic_read(&req->done_calls))
+			atomic_inc(&bad_both);
+		list_del(&req->node);
+		kfree(req);
+	}
+	mutex_unlock(&hn->lock);
 	atomic_dec(&nets_alive);
 	atomic_inc(&nets_exited);
 }
@@ -232,6 +254,8 @@ static int hs_netns_show(struct seq_file *m, void *v)
 		   atomic_read(&bad_twice), atomic_read(&bad_both),
 		   atomic_read(&bad_neither), atomic_read(&bad_counts),
 		   atomic_read(&fate_missing));
+	seq_printf(m, "bad_late_cancel=%d\nbad_file_refs=%d\n",
+		   atomic_read(&bad_late_cancel), atomic_read(&bad_file_refs));
 	return 0;
 }
 
