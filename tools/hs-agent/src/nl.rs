@@ -144,7 +144,9 @@ pub struct Handshake {
     pub overruns: u64,
 }
 
-fn resolve() -> Result<(u16, Option<u32>), OpenError> {
+/// The `handshake` family's id and its `tlshd` group's, if the kernel has one: the same in
+/// every network namespace.
+pub fn family_and_group() -> Result<(u16, Option<u32>), OpenError> {
     let other = |e: &dyn fmt::Display| OpenError::Other(e.to_string());
     // The router runs a helper thread; it is only used for this look-up
     // and goes away when `router` is dropped.
@@ -165,18 +167,12 @@ fn resolve() -> Result<(u16, Option<u32>), OpenError> {
 
 /// The id of the `handshake` family, as the kernel's generic netlink controller reports it.
 pub fn family_id() -> Result<u16, OpenError> {
-    resolve().map(|(family, _)| family)
-}
-
-/// The `handshake` family's id and its `tlshd` group's, if the kernel has one: the same in
-/// every network namespace.
-pub fn family_and_group() -> Result<(u16, Option<u32>), OpenError> {
-    resolve()
+    family_and_group().map(|(family, _)| family)
 }
 
 impl Handshake {
     pub fn open() -> Result<Self, OpenError> {
-        let (family, group) = resolve()?;
+        let (family, group) = family_and_group()?;
         Self::open_resolved(family, group)
     }
 

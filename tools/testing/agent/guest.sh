@@ -21,11 +21,12 @@ cd "$work" || exit 1
 note() { echo "e2e: $*" > /dev/kmsg; echo "$*"; }
 klog() { dmesg | grep "hs_consumer" | tail -n "${1:-20}"; }
 
-# Made on the host by the tier (openssl takes seconds here): a CA, a
-# server certificate it signed (localhost, 127.0.0.1) and another CA.
+# Made on the host by the tier (pki_files of tools/testing/e2e/pki.sh;
+# openssl takes seconds here): a CA, a server certificate it signed
+# (localhost, 127.0.0.1) and another CA.
 certs() {
-	cp "$dir"/certs/ca.pem "$dir"/certs/srv.pem "$dir"/certs/srv.key \
-		"$dir"/certs/other.pem .
+	cp "$dir"/certs/ca.pem "$dir"/certs/server.pem "$dir"/certs/server.key \
+		"$dir"/certs/rogue-ca.pem .
 }
 
 start_tlshd() {
@@ -74,7 +75,7 @@ trace_events() {
 
 handshake_wrong_ca() {
 	dmesg -C
-	start_tlshd other.pem
+	start_tlshd rogue-ca.pem
 	insmod "$dir/hs_consumer.ko" port=4433 || return 1
 	stop_tlshd
 	klog
@@ -290,7 +291,7 @@ netns_queues() {
 ktap_suite handshake_agent 12
 ktap_check make_certificates certs
 ktap_check netns_has_own_queue netns_queues
-gnutls-serv --echo --x509certfile=srv.pem --x509keyfile=srv.key -p 4433 > serv.log 2>&1 &
+gnutls-serv --echo --x509certfile=server.pem --x509keyfile=server.key -p 4433 > serv.log 2>&1 &
 wait_port 4433
 ktap_check no_agent_submit_is_esrch no_agent_is_esrch
 ktap_check tlshd_anon_handshake_and_ktls_echo handshake_ok

@@ -12,19 +12,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 tier_build handshake_agent "$tmp/build" "$here/hs_consumer.c" "$here/Kbuild" || exit 1
-mkdir -p "$tmp/files/certs"
-# The certificates the guest's cases use, made here: openssl takes seconds
-# in the guest.
-if ! (cd "$tmp/files/certs" &&
-	openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem \
-		-days 2 -subj /CN=handshake-test-ca &&
-	openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost &&
-	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > ext &&
-	openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-		-out srv.pem -days 2 -extfile ext &&
-	openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.pem \
-		-days 2 -subj /CN=other-ca) > "$tmp/openssl.log" 2>&1; then
-	cat "$tmp/openssl.log" >&2
+# The certificates the guest's cases use, made here with the e2e tier's
+# recipe: openssl takes seconds in the guest.
+if ! (. "$TOP/tools/testing/e2e/pki.sh" && pki_files "$tmp/files/certs"); then
 	ktap_suite handshake_agent 1
 	ktap_fail certificates_made "openssl could not make them on the host"
 	ktap_end

@@ -85,11 +85,13 @@ done
 keyring=$(keyctl newring handshake-faults @u) && keyctl setperm "$keyring" 0x3f3f0000 ||
 	{ echo "no keyring"; exit 1; }
 
+# result [FILE]: the KEY=VALUE lines of a consumer's file (hs_fault's by
+# default) in R.
 declare -A R
 result() {
 	local k v
 	R=()
-	while IFS='=' read -r k v; do R[$k]=$v; done < "$ctl"
+	while IFS='=' read -r k v; do R[$k]=$v; done < "${1:-$ctl}"
 }
 # json KEY LINE: a value of hs-step's JSON line (a number, true/false or null).
 json() { [[ $2 =~ \"$1\":(-?[0-9]+|true|false|null) ]] && echo "${BASH_REMATCH[1]}"; }
@@ -289,24 +291,23 @@ echo "fault points exercised: $total"
 # (which the netns tier's 1000 go without).
 netns_dying() {
 	local summary k nctl=/proc/hs_netns
-	declare -A N=()
 	insmod "$files/hs_netns.ko" || return 1
 	summary=$("$files/hs-netns" --count 30 --parallel 4 --pending 3 --seed 1 2>&1 | tail -1)
 	echo "$summary"
 	for _ in $(seq 100); do
-		while IFS='=' read -r k v; do N[$k]=$v; done < "$nctl"
-		[ "${N[nets_alive]}" = 1 ] && [ "${N[sockets_alive]}" = 0 ] && break
+		result "$nctl"
+		[ "${R[nets_alive]}" = 1 ] && [ "${R[sockets_alive]}" = 0 ] && break
 		sleep 0.2
 	done
 	cat "$nctl"
 	rmmod hs_netns || return 1
 	[[ $summary =~ namespaces=30\  ]] && [[ $summary =~ \ isolation_violations=0\ errors=0\ died_badly=0 ]] &&
-		[[ $summary =~ left_pending=([0-9]+) ]] && [ "${N[done_timedout]}" = "${BASH_REMATCH[1]}" ] &&
-		[ "${N[nets_alive]}" = 1 ] && [ "${N[sockets_alive]}" = 0 ] && [ "${N[submitted]}" = 90 ] &&
-		[ "$((N[done_ok] + N[done_timedout] + N[cancel_won]))" = 90 ] || return 1
+		[[ $summary =~ left_pending=([0-9]+) ]] && [ "${R[done_timedout]}" = "${BASH_REMATCH[1]}" ] &&
+		[ "${R[nets_alive]}" = 1 ] && [ "${R[sockets_alive]}" = 0 ] && [ "${R[submitted]}" = 90 ] &&
+		[ "$((R[done_ok] + R[done_timedout] + R[cancel_won]))" = 90 ] || return 1
 	for k in bad_twice bad_both bad_neither bad_counts bad_late_cancel bad_file_refs \
 		fate_missing done_other cancel_lost; do
-		[ "${N[$k]}" = 0 ] || return 1
+		[ "${R[$k]}" = 0 ] || return 1
 	done
 }
 ktap_check namespaces_died_with_requests netns_dying

@@ -37,14 +37,11 @@ echo "start 1 3600 2" > "$ctl" || exit 1
 	> "$out/fuzz" 2> "$out/fuzz-err"
 fuzz_rc=$?
 # The threads end the requests they have out (the agent still serving).
-stop_load() {
-	echo stop > "$ctl"
-	for _ in $(seq 100); do
-		grep -qx 'running=0' "$ctl" && break
-		sleep 0.2
-	done
-}
-stop_load
+echo stop > "$ctl"
+for _ in $(seq 100); do
+	grep -qx 'running=0' "$ctl" && break
+	sleep 0.2
+done
 # For the unprivileged modes, two requests that only a DONE or the final
 # check ends, which the fuzzer accepts (the agent, stopped, stays a
 # listener but takes none) and names in their DONEs: nothing else ends
