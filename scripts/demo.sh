@@ -13,9 +13,13 @@ set -euo pipefail
 flavour=test
 [ "${1:-}" = --reference ] && flavour=reference
 "$TOP"/scripts/prereqs.sh
-kdir=$("$TOP"/scripts/kernel.sh $flavour)
-"$TOP"/scripts/rootfs.sh >/dev/null
 mkdir -p "$TOP/build"
+# The guest root is made beside the kernel (debootstrap mostly downloads
+# and unpacks); its progress goes to build/demo-rootfs.log.
+"$TOP"/scripts/rootfs.sh >/dev/null 2>"$TOP/build/demo-rootfs.log" &
+rootfs=$!
+kdir=$("$TOP"/scripts/kernel.sh $flavour)
+wait $rootfs || { tail -20 "$TOP/build/demo-rootfs.log" >&2; die "guest root failed"; }
 modules=()
 extra=()
 if [ $flavour = test ]; then
@@ -31,7 +35,8 @@ rm -rf "$build"
 mkdir -p "$build"
 cp "$TOP"/tools/consumers/Kbuild "$TOP"/tools/consumers/*.c "$build/"
 make -s -C "$kdir" M="$build" "${KMAKE_FLAGS[@]}" "${extra[@]}" modules
-modules+=(--module "$build/handshake_e2e.ko")
+# tlshd's PSKs are keys of the "psk" type, which nvme-keyring provides.
+modules+=(--module "$(kernel_module "$kdir" nvme-keyring)" --module "$build/handshake_e2e.ko")
 say "booting the $flavour kernel (the console is saved in build/demo.console)"
 set +e
 rm -rf "$TOP/build/demo-out"

@@ -52,10 +52,15 @@ kernel_key() {
 
 kernel_dir() { echo "$CACHE/kernel-$1-$(kernel_key "$1")"; }
 
+# kernel_module KDIR NAME: the path of the kernel's own module NAME.ko, as
+# scripts/kernel.sh installed it (the test and reference kernels).
+kernel_module() { find "$1/modroot/lib/modules" -name "$2.ko" -print -quit 2>/dev/null; }
+
+# $1: trixie or sid
 rootfs_key() {
-	{ cat "$TOP"/scripts/rootfs.sh; } | sha256sum | cut -c1-16
+	{ echo "$1"; cat "$TOP"/scripts/rootfs.sh; } | sha256sum | cut -c1-16
 }
-rootfs_dir() { echo "$CACHE/rootfs-$(rootfs_key)"; }
+rootfs_dir() { echo "$CACHE/rootfs-$1-$(rootfs_key "$1")"; }
 
 # cache_used DIR: mark a cached build as used now, and remove the builds of
 # the same kind (same name up to the key) that no run has used for a week,

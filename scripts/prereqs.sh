@@ -85,6 +85,8 @@ PIN
 	done
 	touch "$src/.unpacked"
 fi
+# (the sources of other patch sets go once unused for a week)
+cache_used "$src"
 
 # Versions.
 v=$(/usr/bin/rustc --version) || die "no /usr/bin/rustc (rustc-web)"

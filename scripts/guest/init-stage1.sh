@@ -10,7 +10,7 @@ mount -t devtmpfs devtmpfs /dev
 
 mode=rootfs
 for a in $(cat /proc/cmdline); do
-	case $a in handshake.mode=*) mode=${a#handshake.mode=} ;; esac
+	case $a in hsguest.mode=*) mode=${a#hsguest.mode=} ;; esac
 done
 if [ "$mode" = probe ]; then
 	echo handshake-probe-ok

@@ -35,10 +35,16 @@ ip link set lo up 2>/dev/null || ifconfig lo up
 # The suites of inserted modules run only when the runner says --kunit.
 read -r cmdline < /proc/cmdline
 case " $cmdline " in
-*" handshake.kunit=1 "*) printf '*.*' > /sys/module/kunit/parameters/filter_glob ;;
+*" hsguest.kunit=1 "*) printf '*.*' > /sys/module/kunit/parameters/filter_glob ;;
+esac
+# The runner's --modules-tree: the kernel's modules, as a system has them.
+case " $cmdline " in
+*" hsguest.modules=1 "*)
+	mkdir -p /lib/modules
+	mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 modules /lib/modules ;;
 esac
 kmemleak=0
-case " $cmdline " in *" handshake.kmemleak=1 "*) kmemleak=1 ;; esac
+case " $cmdline " in *" hsguest.kmemleak=1 "*) kmemleak=1 ;; esac
 read -r nonce < /mnt/run/nonce
 finish() {
 	echo "handshake-guest-exit $nonce $1"

@@ -28,11 +28,9 @@
  *   cert=SERIAL privkey=SERIAL peerid=SERIAL (repeatable) keyring=SERIAL
  *   msg=TEXT (client: sent with a newline, expected back) io=MS
  *
- * tlshd uses the "psk" key type (nvme-keyring) for PSKs and "asymmetric"
- * for the peer certificates it hands back.  The test kernels build the
- * asymmetric type in but have no psk type (only NVMe/TCP TLS selects it).
- * When the kernel lacks either, this module registers a simple stand-in
- * with the user key type's semantics, so tlshd behaves as on a full kernel.
+ * tlshd uses the "psk" key type (nvme-keyring, which the tests load first)
+ * for PSKs and "asymmetric" (built in) for the peer certificates it hands
+ * back.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -49,8 +47,6 @@
 #include <linux/fs.h>
 #include <linux/delay.h>
 #include <linux/completion.h>
-#include <linux/key-type.h>
-#include <keys/user-type.h>
 #include <net/sock.h>
 #include <net/inet_common.h>
 #include <net/inet_connection_sock.h>
@@ -640,56 +636,17 @@ static const struct proc_ops e2e_proc_ops = {
 	.proc_write	= e2e_write,
 };
 
-/* Stand-ins for the key types tlshd expects (see the top of this file). */
-static struct key_type e2e_psk_type = {
-	.name		= "psk",
-	.preparse	= user_preparse,
-	.free_preparse	= user_free_preparse,
-	.instantiate	= generic_key_instantiate,
-	.revoke		= user_revoke,
-	.destroy	= user_destroy,
-	.describe	= user_describe,
-	.read		= user_read,
-};
-
-static struct key_type e2e_asymmetric_type = {
-	.name		= "asymmetric",
-	.preparse	= user_preparse,
-	.free_preparse	= user_free_preparse,
-	.instantiate	= generic_key_instantiate,
-	.revoke		= user_revoke,
-	.destroy	= user_destroy,
-	.describe	= user_describe,
-	.read		= user_read,
-};
-
-static bool e2e_psk_registered;
-static bool e2e_asymmetric_registered;
-
 static int __init e2e_init(void)
 {
-	/* -EEXIST: the kernel has the real type, which is what tlshd wants. */
-	e2e_psk_registered = !register_key_type(&e2e_psk_type);
-	e2e_asymmetric_registered = !register_key_type(&e2e_asymmetric_type);
-	if (!proc_create("handshake_e2e", 0600, NULL, &e2e_proc_ops)) {
-		if (e2e_asymmetric_registered)
-			unregister_key_type(&e2e_asymmetric_type);
-		if (e2e_psk_registered)
-			unregister_key_type(&e2e_psk_type);
+	if (!proc_create("handshake_e2e", 0600, NULL, &e2e_proc_ops))
 		return -ENOMEM;
-	}
-	pr_info("ready (key type stand-ins: psk=%d asymmetric=%d)\n",
-		e2e_psk_registered, e2e_asymmetric_registered);
+	pr_info("ready\n");
 	return 0;
 }
 
 static void __exit e2e_exit(void)
 {
 	remove_proc_entry("handshake_e2e", NULL);
-	if (e2e_asymmetric_registered)
-		unregister_key_type(&e2e_asymmetric_type);
-	if (e2e_psk_registered)
-		unregister_key_type(&e2e_psk_type);
 }
 
 module_init(e2e_init);

@@ -7,6 +7,8 @@
 #   ca.pem/ca.key               the test CA (tlshd's trust store)
 #   server.pem/server.key       CN=localhost, SAN DNS:localhost, IP:127.0.0.1
 #   client.pem/client.key       CN=e2e-client, signed by the CA
+#   conf-client.pem/.key        CN=e2e-conf-client, signed by the CA (the
+#                               one tlshd's configuration names)
 #   client.der/client.key.der   the same in DER, for the "user" keys
 #   rogue-ca.pem, rogue-server.pem/.key
 #                               a server certificate from an untrusted CA
@@ -16,7 +18,8 @@
 #                               named by PSK_IDENTITY), PSK_HEX,
 #                               CLIENT_CERT/CLIENT_KEY (DER, "user" keys)
 # pki_files DIR makes only the files (the host or the guest can run it).
-# write_tlshd_conf DIR prints a tlshd.conf that uses them.
+# write_tlshd_conf DIR prints a tlshd.conf that uses them (the client
+# certificate there is for hellos that name none).
 
 # The PSK's identity (gnutls-serv's password file and the "psk" key).
 PKI_PSK_IDENTITY=e2e-client
@@ -45,6 +48,7 @@ pki_files() {
 	mkdir -p "$d"
 	_pki_ca "$d" e2e-ca ca && _pki_ca "$d" e2e-rogue-ca rogue-ca &&
 	_pki_cert "$d" server localhost ca && _pki_cert "$d" client e2e-client ca &&
+	_pki_cert "$d" conf-client e2e-conf-client ca &&
 	_pki_cert "$d" rogue-server localhost rogue-ca || return 1
 	_pki_quiet openssl x509 -in "$d/client.pem" -outform DER -out "$d/client.der" &&
 	_pki_quiet openssl pkey -in "$d/client.key" -outform DER -out "$d/client.key.der" ||
@@ -96,6 +100,8 @@ keyrings=handshake-e2e
 
 [authenticate.client]
 x509.truststore=$1/ca.pem
+x509.certificate=$1/conf-client.pem
+x509.private_key=$1/conf-client.key
 
 [authenticate.server]
 x509.truststore=$1/ca.pem

@@ -22,6 +22,7 @@ field() { sed -n "s/^$1=//p" "$out/result"; }
 word() { sed -n "s/^mode=$1 .*\b$2=\([^ ]*\).*/\1/p" "$out/fuzz"; }
 
 base_tcp=$(tcp_alloc)
+insmod "$files/nvme-keyring.ko" || exit 1
 insmod "$files/handshake.ko" || exit 1
 insmod "$files/hs_stress.ko" || exit 1
 insmod "$files/handshake_e2e.ko" || exit 1

@@ -27,7 +27,8 @@ if ! (. "$TOP/tools/testing/e2e/pki.sh" && pki_files "$tmp/files/pki"); then
 	ktap_end
 	exit 1
 fi
-cp "$MODULE" "$tmp/stress/hs_stress.ko" "$tmp/consumers/handshake_e2e.ko" "$HS_AGENT" "$fuzz" "$tmp/files/"
+cp "$MODULE" "$tmp/stress/hs_stress.ko" "$tmp/consumers/handshake_e2e.ko" "$HS_AGENT" "$fuzz" \
+	"$(kernel_module "$KDIR" nvme-keyring)" "$tmp/files/"
 # FUZZ_SEED replays a run; the seed used is printed either way.
 RUN_FILES=$tmp/files tier_run fuzz --timeout 500 "$here/guest.sh" \
 	"${FUZZ_COUNT:-100000}" "${FUZZ_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}"

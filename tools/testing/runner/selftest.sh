@@ -101,8 +101,8 @@ run module_load_failure_fails_the_run 125 "modload-failed" --initramfs --timeout
 run leak_fails_the_run 125 "kmemleak found leaks" --initramfs --timeout 120 --kmemleak \
 	--module "$tmp/selftest_plain.ko mode=leak" "$tmp/pass.sh"
 # (in the script, not before it)
-log_wants="guest is stuck" run hung_guest_times_out 124 "TIMEOUT after 20s" --initramfs \
-	--timeout 20 "$tmp/hang.sh"
+log_wants="guest is stuck" run hung_guest_times_out 124 "TIMEOUT after 12s" --initramfs \
+	--timeout 12 "$tmp/hang.sh"
 # A problem before init is taken for a boot flake and booted once more; the
 # second fails as usual (the kernel echoes its command line with a timestamp).
 run boot_problem_before_init_is_booted_again_then_fails 125 "booting once more" --initramfs \
