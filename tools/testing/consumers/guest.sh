@@ -66,9 +66,9 @@ stop_tlshd() {
 }
 # started KIND: how many handshakes of KIND (Client or Server) tlshd began;
 # succeeded: how many it finished; logged TEXT: how many lines say TEXT.
-started() { grep -c "$1 x.509 truststore is" "$log"; }
-succeeded() { grep -c 'was successful' "$log"; }
 logged() { grep -c "$1" "$log"; }
+started() { logged "$1 x.509 truststore is"; }
+succeeded() { logged 'was successful'; }
 # refused_promptly WHAT STATUS MS: a mount or connect failed by itself
 # (not by the 60 s timeout) within 10 s.
 refused_promptly() {
