@@ -10,6 +10,8 @@
 #   make demo          the main job: boot the test kernel and show it work
 #   make demo-reference  the same story on the reference kernel (C service)
 #   make reference     build the reference kernel (in-tree C service)
+#   make bench         the module against the C service on production-like
+#                      kernels (scripts/bench.sh; not in check)
 #   make clippy        build with CLIPPY=1;  make rustfmt  format the Rust code
 #   make clean
 
@@ -22,7 +24,7 @@ endif
 # The toolchain the kernels were built with (scripts/lib.sh says which).
 KMAKE_FLAGS := $(shell bash -c '. $(SCRIPTS)/lib.sh && echo "$${KMAKE_FLAGS[*]}"')
 
-.PHONY: all modules prereqs check check-mutants demo demo-reference reference check-reference clean rustfmt clippy
+.PHONY: all modules prereqs check check-mutants demo demo-reference reference check-reference bench clean rustfmt clippy
 
 all: modules
 
@@ -55,6 +57,9 @@ reference: prereqs
 
 check-reference:
 	@$(SCRIPTS)/check.sh --reference
+
+bench:
+	@$(SCRIPTS)/bench.sh $(BENCH_FLAGS)
 
 clean:
 	@kdir=$${KDIR:-$$($(SCRIPTS)/kernel.sh --dir test)}; \

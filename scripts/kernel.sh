@@ -7,6 +7,8 @@
 #   scripts/kernel.sh minimal    the least a kernel can have for the module (no
 #                                keys, tracing, RCU-tasks or KUnit), prepared
 #                                for module builds only (modules_prepare)
+#   scripts/kernel.sh bench      the test kernel without its debug options
+#   scripts/kernel.sh bench-reference  the reference kernel without them
 #   scripts/kernel.sh --dir test print where it is (or would be); build nothing
 # Prints the build directory on stdout.
 set -euo pipefail
@@ -15,7 +17,7 @@ set -euo pipefail
 print_only=0
 [ "${1:-}" = --dir ] && { print_only=1; shift; }
 flavour=${1:-test}
-case $flavour in test|reference|minimal) ;; *) die "unknown kernel flavour $flavour";; esac
+case $flavour in test|reference|minimal|bench|bench-reference) ;; *) die "unknown kernel flavour $flavour";; esac
 
 src=$(ksrc_dir)
 [ -f "$src/.unpacked" ] || die "no kernel source in $src: run scripts/prereqs.sh"
@@ -32,16 +34,14 @@ target=()
 [ "$flavour" = minimal ] && target=(modules_prepare)
 # The test kernel's NFS and NVMe/TCP modules use tls_* symbols that no
 # in-tree object defines: handshake.ko provides them when it is loaded.
-[ "$flavour" = test ] && target+=(KBUILD_MODPOST_WARN=1)
+case $flavour in test|bench) target+=(KBUILD_MODPOST_WARN=1) ;; esac
 say "$flavour kernel: building in $out (cold: $([ "$flavour" = minimal ] && echo 'about 2 min' || echo 'about 10 min') on 2 cores)"
 rm -rf "$out"
 mkdir -p "$out"
 kmake() { make -s -C "$src" O="$out" "${KMAKE_FLAGS[@]}" "$@"; }
 
 kmake tinyconfig >/dev/null
-frags=("$TOP/scripts/kernel/config.fragment")
-[ "$flavour" = reference ] && frags+=("$TOP/scripts/kernel/reference.fragment")
-[ "$flavour" = minimal ] && frags=("$TOP/scripts/kernel/minimal.fragment")
+mapfile -t frags < <(kernel_fragments "$flavour")
 (cd "$out" && "$src"/scripts/kconfig/merge_config.sh -m -O "$out" \
 	"$out/.config" "${frags[@]}" >/dev/null)
 kmake olddefconfig >/dev/null

@@ -29,20 +29,28 @@ ksrc_dir() { echo "$CACHE/src/linux-source-$KSRC_DEB_VERSION-$(patches_key)"; }
 
 rustc_version() { /usr/bin/rustc --version 2>/dev/null || echo none; }
 
+# The config fragments of a kernel flavour, in merge order (the last wins).
+kernel_fragments() {
+	local k=$TOP/scripts/kernel
+	case $1 in
+	minimal) echo "$k/minimal.fragment" ;;
+	test) echo "$k/config.fragment" ;;
+	reference) printf '%s\n' "$k/config.fragment" "$k/reference.fragment" ;;
+	bench) printf '%s\n' "$k/config.fragment" "$k/bench.fragment" ;;
+	bench-reference) printf '%s\n' "$k/config.fragment" \
+		"$k/reference.fragment" "$k/bench.fragment" ;;
+	esac
+}
+
 # Cache key of a kernel build: source version, config inputs, patches, the
 # recipe (scripts/kernel.sh), toolchain.
-# $1: flavour (test|reference|minimal)
+# $1: flavour (see scripts/kernel.sh)
 kernel_key() {
 	local flavour=$1
 	{
 		echo "$KSRC_DEB_VERSION $flavour"
 		cat "$TOP"/scripts/kernel.sh
-		case $flavour in
-		minimal) cat "$TOP"/scripts/kernel/minimal.fragment ;;
-		reference) cat "$TOP"/scripts/kernel/config.fragment \
-			"$TOP"/scripts/kernel/reference.fragment ;;
-		*) cat "$TOP"/scripts/kernel/config.fragment ;;
-		esac
+		kernel_fragments "$flavour" | xargs cat
 		cat "$TOP"/scripts/kernel/patches/*.patch 2>/dev/null
 		rustc_version
 		"$BINDGEN" --version 2>/dev/null

@@ -13,6 +13,8 @@ PKGS=(clang-19 lld-19 llvm-19 libclang-19-dev rustc-web rust-web-src rust-web-cl
       qemu-system-x86 busybox-static debootstrap flex bison bc libelf-dev
       libssl-dev cpio kmod make gcc python3 python3-yaml xz-utils lz4
       ca-certificates openssl git patch)
+# More packages a caller needs (scripts/bench.sh: its plot).
+PKGS+=("$@")
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -16,11 +16,14 @@ use hs_agent::rng::Rng;
 
 const USAGE: &str = "usage: hs-agent [--class N] [--count N] [--seconds S] [--idle-exit MS]
                 [--mix done_ok=W,done_err=W,close=W,die=W] [--seed N] [--wait-ready]
+                [--ready-wait MS]
        hs-agent --once-json [--class N] [--wait-ready]
        hs-agent --listen";
 
-/// How long one wait for READY lasts after ACCEPT found nothing.
+/// How long one wait for READY lasts after ACCEPT found nothing, unless told otherwise.
 const READY_WAIT_MS: u64 = 20;
+/// How often an agent waiting for READY without a limit looks whether it was told to stop.
+const STOP_CHECK_MS: i32 = 1000;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -47,6 +50,8 @@ struct Opts {
     count: u64,
     seconds: f64,
     idle_exit_ms: u64,
+    /// How long one wait for READY lasts; 0: until one comes (as tlshd waits).
+    ready_wait_ms: u64,
     mix: [u64; 4],
     seed: Option<u64>,
     wait_ready: bool,
@@ -80,6 +85,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Opts, String> {
         count: 0,
         seconds: 0.0,
         idle_exit_ms: 0,
+        ready_wait_ms: READY_WAIT_MS,
         mix: [1, 0, 0, 0],
         seed: None,
         wait_ready: false,
@@ -97,7 +103,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Opts, String> {
             "--once-json" => o.once_json = true,
             "--listen" => o.listen = true,
             "-h" | "--help" => return Err(String::new()),
-            "--class" | "--count" | "--seconds" | "--idle-exit" | "--mix" | "--seed" => {
+            "--class" | "--count" | "--seconds" | "--idle-exit" | "--ready-wait" | "--mix"
+            | "--seed" => {
                 let v = inline
                     .or_else(|| args.next())
                     .ok_or_else(|| format!("{name} needs a value"))?;
@@ -106,6 +113,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Opts, String> {
                     "--class" => o.class = v.parse().map_err(|_| bad())?,
                     "--count" => o.count = v.parse().map_err(|_| bad())?,
                     "--idle-exit" => o.idle_exit_ms = v.parse().map_err(|_| bad())?,
+                    "--ready-wait" => o.ready_wait_ms = v.parse().map_err(|_| bad())?,
                     "--seed" => o.seed = Some(v.parse().map_err(|_| bad())?),
                     "--mix" => o.mix = parse_mix(&v)?,
                     _ => {
@@ -214,17 +222,18 @@ fn run(opts: &Opts, hs: &mut Handshake) -> Stats {
     let idle = Duration::from_millis(opts.idle_exit_ms);
     let mut last_accept = Instant::now();
     loop {
-        // Time left before a limit is reached; wait at most that long.
-        let mut left = READY_WAIT_MS;
+        // Time left before a limit is reached; wait at most that long (None: no limit).
+        let mut left = (opts.ready_wait_ms > 0).then_some(opts.ready_wait_ms);
         if let Some(d) = deadline {
-            left = left.min(ms_until(d));
+            left = Some(left.map_or(ms_until(d), |l| l.min(ms_until(d))));
         }
         if opts.idle_exit_ms > 0 {
-            left = left.min(ms_until(last_accept + idle));
+            let idle_left = ms_until(last_accept + idle);
+            left = Some(left.map_or(idle_left, |l| l.min(idle_left)));
         }
         if STOP.load(Ordering::Relaxed)
             || (opts.count > 0 && stats.accepted >= opts.count)
-            || left == 0
+            || left == Some(0)
         {
             break;
         }
@@ -237,9 +246,26 @@ fn run(opts: &Opts, hs: &mut Handshake) -> Stats {
                 } else {
                     stats.error("ACCEPT", e);
                 }
-                match hs.wait_ready(left as i32) {
-                    Ok(_) | Err(Errno(libc::EINTR)) => {}
-                    Err(e) => stats.error("waiting for READY", e),
+                match left {
+                    Some(ms) => match hs.wait_ready(ms as i32) {
+                        Ok(_) | Err(Errno(libc::EINTR)) => {}
+                        Err(e) => stats.error("waiting for READY", e),
+                    },
+                    // Until a READY comes, looking for a stop every second: a signal that
+                    // lands just before poll would not interrupt it.
+                    None => loop {
+                        if STOP.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        match hs.wait_ready(STOP_CHECK_MS) {
+                            Ok(true) => break,
+                            Ok(false) | Err(Errno(libc::EINTR)) => {}
+                            Err(e) => {
+                                stats.error("waiting for READY", e);
+                                break;
+                            }
+                        }
+                    },
                 }
                 continue;
             }

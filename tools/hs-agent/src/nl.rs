@@ -307,6 +307,19 @@ impl Handshake {
         self.wait_reply(seq).map(drop)
     }
 
+    /// A round trip that costs the service nothing: a command number the family has no
+    /// operation for, which generic netlink itself refuses (EOPNOTSUPP) with an ACK. The
+    /// least an agent's ACCEPT or DONE can cost, for the benchmark's floor.
+    pub fn noop(&mut self) -> Result<(), Errno> {
+        let seq =
+            self.send::<DoneAttr>(HsCmd::UnrecognizedConst(0), GenlBuffer::new(), NlmF::ACK)?;
+        match self.wait_reply(seq) {
+            Err(Errno(libc::EOPNOTSUPP)) => Ok(()),
+            Err(e) => Err(e),
+            Ok(_) => Err(Errno(libc::EPROTO)),
+        }
+    }
+
     /// Wait up to `timeout_ms` for a READY notification; true if one came.
     /// Without the multicast group this just sleeps 1 ms.
     pub fn wait_ready(&mut self, timeout_ms: i32) -> Result<bool, Errno> {

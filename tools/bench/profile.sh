@@ -1,0 +1,67 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# In the guest: where a handshake's time goes in the service, with the
+# kernel's function profiler (ftrace), for "make bench PROFILE=1" (scripts/bench.sh
+# --profile). One consumer thread and one null agent make HANDSHAKES
+# handshakes while the profiler times the service's functions (the whole
+# module, or the C service's) and the kernel functions both call; the
+# table, per handshake, goes to /mnt/run/out/profile-SERVICE.txt.
+#
+# usage: profile.sh SERVICE HANDSHAKES
+set -u
+files=/mnt/run/files
+out=/mnt/run/out
+ctl=/proc/hs_bench
+service=$1 count=${2:-2000}
+tr=/sys/kernel/tracing
+mkdir -p "$out" /tmp/bench
+
+[ "$service" = module ] && { insmod "$files/handshake.ko" || exit 1; }
+insmod "$files/hs_bench.ko" || exit 1
+mountpoint -q "$tr" || mount -t tracefs nodev "$tr"
+
+# The service's own functions, and what both services call on the way.
+{
+	if [ "$service" = module ]; then
+		echo ':mod:handshake'
+	else
+		grep -E '^(handshake_|tls_handshake_|tls_client_hello_|tls_server_hello_)' \
+			"$tr/available_filter_functions" | cut -d' ' -f1
+	fi
+	for f in __kmalloc_cache_noprof __kmalloc_noprof kmem_cache_alloc_noprof kfree \
+		kmem_cache_free genlmsg_multicast_allns netlink_broadcast netlink_unicast \
+		genl_rcv_msg fd_install get_unused_fd_flags sockfd_lookup fput \
+		__sys_sendmsg __sys_recvmsg sock_create_kern sock_alloc_file; do
+		grep -qx "$f" <(cut -d' ' -f1 "$tr/available_filter_functions") && echo "$f"
+	done
+} > /tmp/bench/filter
+cat /tmp/bench/filter > "$tr/set_ftrace_filter" 2>/dev/null ||
+	while read -r f; do echo "$f" >> "$tr/set_ftrace_filter"; done < /tmp/bench/filter
+
+"$files/hs-agent" --mix done_ok=1 --ready-wait 0 --seed 1 > /tmp/bench/agent.json 2>&1 &
+agent=$!
+sleep 0.5
+# Warm up, then profile.
+echo "add 1 200" > "$ctl" && echo go > "$ctl" && echo wait > "$ctl" && echo reset > "$ctl"
+echo 1 > "$tr/function_profile_enabled"
+echo "add 1 $count" > "$ctl" && echo go > "$ctl" && echo wait > "$ctl"
+echo 0 > "$tr/function_profile_enabled"
+kill -TERM "$agent"
+wait "$agent"
+
+# Per function over every CPU: calls and total time (with the time of the
+# functions it calls), per handshake.
+cat "$tr"/trace_stat/function* | awk -v n="$count" '
+	$1 == "Function" || $1 ~ /^-/ || NF < 4 { next }
+	{ t = $3; u = $4; if (u == "us") t *= 1000; else if (u == "ms") t *= 1e6
+	  calls[$1] += $2; ns[$1] += t }
+	END { for (f in calls) printf "%10.0f %8.2f %s\n", ns[f] / n, calls[f] / n, f }' |
+	sort -rn > /tmp/bench/profile
+{
+	echo "service $service: $count handshakes, 1 consumer thread, 1 null agent"
+	echo "result $(tr -d '\n' < "$ctl")"
+	echo "    ns/hs  calls/hs function (time includes the functions it calls)"
+	head -60 /tmp/bench/profile
+} > "$out/profile-$service.txt"
+cat "$out/profile-$service.txt"
+echo "handshake-bench-ok"
