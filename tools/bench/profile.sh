@@ -46,8 +46,35 @@ echo "add 1 200" > "$ctl" && echo go > "$ctl" && echo wait > "$ctl" && echo rese
 echo 1 > "$tr/function_profile_enabled"
 echo "add 1 $count" > "$ctl" && echo go > "$ctl" && echo wait > "$ctl"
 echo 0 > "$tr/function_profile_enabled"
+result=$(tr -d '\n' < "$ctl")
+# The stages of each request from the service's trace events (the same
+# names in both services): submit, ACCEPT, DONE, completion, destruction.
+echo reset > "$ctl"
+echo > "$tr/trace"
+echo 1 > "$tr/events/handshake/enable"
+echo "add 1 500" > "$ctl" && echo go > "$ctl" && echo wait > "$ctl"
+echo 0 > "$tr/events/handshake/enable"
 kill -TERM "$agent"
 wait "$agent"
+awk '
+	/handshake_(submit|cmd_accept|cmd_done|complete|destruct):/ {
+		for (i = 1; i <= NF; i++) {
+			if ($i ~ /^[0-9]+\.[0-9]+:$/) t = substr($i, 1, length($i) - 1) * 1e6
+			if ($i ~ /^handshake_/) ev = substr($i, 1, length($i) - 1)
+			if ($i ~ /^sk=/) sk = $i
+		}
+		if (ev == "handshake_submit") { sub_t[sk] = t; next }
+		if (!(sk in sub_t)) next
+		if (ev == "handshake_cmd_accept") { acc[sk] = t; n1++; s1 += t - sub_t[sk] }
+		if (ev == "handshake_cmd_done" && sk in acc) { dn[sk] = t; n2++; s2 += t - acc[sk] }
+		if (ev == "handshake_complete" && sk in dn) { cp[sk] = t; n3++; s3 += t - dn[sk] }
+		if (ev == "handshake_destruct" && sk in cp) { n4++; s4 += t - cp[sk]; delete sub_t[sk] }
+	}
+	END {
+		printf "stages (mean us over %d requests):", n1
+		printf " submit->ACCEPT %.1f, ACCEPT->DONE %.1f, DONE->complete %.1f, complete->destruct %.1f\n",
+			s1 / (n1 ? n1 : 1), s2 / (n2 ? n2 : 1), s3 / (n3 ? n3 : 1), s4 / (n4 ? n4 : 1)
+	}' "$tr/trace" > /tmp/bench/stages
 
 # Per function over every CPU: calls and total time (with the time of the
 # functions it calls), per handshake.
@@ -59,7 +86,8 @@ cat "$tr"/trace_stat/function* | awk -v n="$count" '
 	sort -rn > /tmp/bench/profile
 {
 	echo "service $service: $count handshakes, 1 consumer thread, 1 null agent"
-	echo "result $(tr -d '\n' < "$ctl")"
+	echo "result $result"
+	cat /tmp/bench/stages
 	echo "    ns/hs  calls/hs function (time includes the functions it calls)"
 	head -60 /tmp/bench/profile
 } > "$out/profile-$service.txt"
