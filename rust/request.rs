@@ -18,8 +18,12 @@
 //! cannot be released twice, and the consumer's callback runs at most once whoever wins the
 //! race.
 //!
-//! Lock order: the request table, then a namespace's queue, then a request's state. All three
-//! are taken with bottom halves disabled because consumers cancel from softirq context.
+//! A request is one allocation, its protocol part included. A request's state is guarded by the
+//! lock of its namespace's queue, so every transition takes one lock. The queue's capacity is
+//! reserved when the namespace is set up, so queueing a request allocates nothing.
+//!
+//! Lock order: the request table, then a namespace's queue. Both are taken with bottom halves
+//! disabled because consumers cancel from softirq context.
 
 #![forbid(unsafe_code)]
 
@@ -77,7 +81,8 @@ use kernel::{
         },
         Arc,
         GlobalLockBackend,
-        LockClassKey, //
+        LockClassKey,
+        LockedBy, //
     },
 };
 
@@ -127,7 +132,7 @@ impl Status {
 /// What a security protocol (TLS) adds to the generic life cycle.
 ///
 /// Dropping the protocol object is its destroy step: it happens when the request is freed.
-pub(crate) trait Proto: Send + Sync {
+pub(crate) trait Proto: Send + Sync + 'static {
     /// Which agents handle this request.
     fn class(&self) -> HandlerClass;
 
@@ -194,24 +199,35 @@ impl State {
     }
 }
 
-/// A handshake request.
+/// A protocol object boxed by its caller is a protocol too (the KUnit suites' test protocols).
+impl<P: Proto + ?Sized> Proto for KBox<P> {
+    fn class(&self) -> HandlerClass {
+        (**self).class()
+    }
+
+    fn accept(&self, info: &Info<'_>, fd: u32) -> Result {
+        (**self).accept(info, fd)
+    }
+
+    fn done(&self, status: Status, info: Option<&Info<'_>>) {
+        (**self).done(status, info)
+    }
+}
+
+/// A handshake request, with its protocol part `P` in the same allocation. Requests are
+/// created as `Request<P>` for a concrete protocol and used as `Request<dyn Proto>`.
 ///
 /// # Invariants
 ///
 /// - The request is in `hnet`'s queue if and only if its state is [`State::Pending`].
 /// - While the state is `Pending` or `Accepted`, its pin is the pin of socket `sk`.
-#[pin_data]
-pub(crate) struct Request {
+/// - `state` is guarded by the lock of `hnet`'s queue.
+pub(crate) struct Request<P: ?Sized = dyn Proto> {
     sk: SockKey,
-    seq: u64,
     hnet: Arc<HandshakeNet>,
-    proto: KBox<dyn Proto>,
-    #[pin]
-    state: SpinLockBh<State>,
+    state: LockedBy<State, Queue>,
+    proto: P,
 }
-
-/// Orders requests in a queue (oldest first).
-static NEXT_SEQ: Atomic<u64> = Atomic::new(1);
 
 impl Request {
     /// The socket this request is for, as a key.
@@ -226,27 +242,29 @@ impl Request {
 
     /// The protocol part of the request.
     pub(crate) fn proto(&self) -> &dyn Proto {
-        &*self.proto
+        &self.proto
     }
 
     /// Takes a completed request's session flag: true once after a successful handshake.
     pub(crate) fn take_session(&self) -> bool {
-        self.state.lock().take_session()
+        let mut queue = self.hnet.queue.lock();
+        self.state.access_mut(&mut queue).take_session()
     }
 
     /// Whether the request was completed (or cancelled).
     pub(crate) fn is_completed(&self) -> bool {
-        matches!(*self.state.lock(), State::Completed { .. })
+        let queue = self.hnet.queue.lock();
+        matches!(self.state.access(&queue), State::Completed { .. })
     }
 
     /// Leaves a state `from` allows for `Completed`, taking the request off its queue if it was
     /// pending. Returns the pin if this call made the transition.
     fn leave(&self, from: Leaving, session: bool) -> Option<SocketPin> {
         let mut queue = self.hnet.queue.lock();
-        let (pin, was_pending) = self.state.lock().complete(from, session)?;
+        let (pin, was_pending) = self.state.access_mut(&mut queue).complete(from, session)?;
         if was_pending {
             // INVARIANT: No longer pending, so no longer queued.
-            let _ = queue.remove(self.seq);
+            let _ = queue.remove(self);
         }
         Some(pin)
     }
@@ -326,32 +344,32 @@ impl Drop for Completion {
     }
 }
 
-/// The pending requests of one namespace, oldest first.
+/// The pending requests of one namespace, oldest first, and the lock of their states.
 ///
 /// # Invariants
 ///
-/// `pending` is the number of entries of `reqs` (the kernel's red-black tree keeps no count).
+/// `reqs` has room for `max` requests, so a request [`Queue::admit`] lets in is queued without
+/// allocating.
 pub(crate) struct Queue {
-    reqs: RBTree<u64, Arc<Request>>,
-    pending: usize,
+    reqs: KVec<Arc<Request>>,
     max: usize,
     draining: bool,
 }
 
 impl Queue {
-    fn new(max: usize) -> Self {
-        Queue {
-            reqs: RBTree::new(),
-            pending: 0,
+    fn new(max: usize) -> Result<Self> {
+        // INVARIANT: Room for `max`.
+        Ok(Queue {
+            reqs: KVec::with_capacity(max, GFP_KERNEL)?,
             max,
             draining: false,
-        }
+        })
     }
 
     /// The number of pending requests.
     #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
     pub(crate) fn pending(&self) -> usize {
-        self.pending
+        self.reqs.len()
     }
 
     /// The limit of pending requests.
@@ -368,7 +386,7 @@ impl Queue {
 
     /// Checks that one more request may be queued.
     fn admit(&self) -> Result {
-        if self.pending >= self.max {
+        if self.reqs.len() >= self.max {
             return Err(EAGAIN);
         }
         if self.draining {
@@ -377,23 +395,28 @@ impl Queue {
         Ok(())
     }
 
-    fn remove(&mut self, seq: u64) -> Option<Arc<Request>> {
-        let req = self.reqs.remove(&seq)?;
-        // INVARIANT: One entry fewer.
-        self.pending -= 1;
-        Some(req)
+    /// Queues `req` as the newest; the caller checked [`Queue::admit`].
+    fn push(&mut self, req: Arc<Request>) -> Result {
+        // Within the capacity by the invariant, as `admit` passed.
+        self.reqs.push_within_capacity(req).map_err(|_| ENOMEM)
+    }
+
+    /// Takes `req` off the queue.
+    fn remove(&mut self, req: &Request) -> Option<Arc<Request>> {
+        let i = self
+            .reqs
+            .iter()
+            .position(|r| core::ptr::addr_eq::<Request, Request>(&**r, req))?;
+        self.reqs.remove(i).ok()
     }
 
     /// Removes the oldest request of `class`, or of any class.
     fn pop(&mut self, class: Option<HandlerClass>) -> Option<Arc<Request>> {
-        let mut cursor = self.reqs.cursor_front_mut()?;
-        while class.is_some_and(|c| cursor.current().1.proto.class() != c) {
-            cursor = cursor.move_next()?;
-        }
-        let (_, node) = cursor.remove_current();
-        // INVARIANT: One entry fewer.
-        self.pending -= 1;
-        Some(node.to_key_value().1)
+        let i = self
+            .reqs
+            .iter()
+            .position(|r| class.is_none_or(|c| r.proto.class() == c))?;
+        self.reqs.remove(i).ok()
     }
 }
 
@@ -407,9 +430,10 @@ pub(crate) struct HandshakeNet {
 impl HandshakeNet {
     /// New state admitting `max` pending requests.
     pub(crate) fn new(max: usize) -> Result<Arc<Self>> {
+        let queue = Queue::new(max)?;
         Arc::pin_init(
             pin_init!(HandshakeNet {
-                queue <- new_spinlock_bh!(Queue::new(max), "handshake_net"),
+                queue <- new_spinlock_bh!(queue, "handshake_net"),
             }),
             GFP_KERNEL,
         )
@@ -431,7 +455,7 @@ impl HandshakeNet {
         let req = queue.pop(Some(class))?;
         // INVARIANT: Out of the queue and no longer `Pending`. (Queued requests are `Pending`
         // by the invariant, so `accept` finds one.)
-        let file = req.state.lock().accept()?;
+        let file = req.state.access_mut(&mut queue).accept()?;
         drop(queue);
         Some((req, file))
     }
@@ -447,7 +471,10 @@ impl HandshakeNet {
                     break;
                 };
                 // INVARIANT: Out of the queue and no longer `Pending`.
-                let taken = req.state.lock().complete(Leaving::Pending, false);
+                let taken = req
+                    .state
+                    .access_mut(&mut queue)
+                    .complete(Leaving::Pending, false);
                 taken.map(|(pin, _)| Completion {
                     req,
                     pin: Some(pin),
@@ -584,9 +611,9 @@ pub(crate) fn table_is_empty() -> bool {
 ///
 /// The caller holds a reference on the socket's file for the duration of the call (the
 /// invariant of [`Socket`]).
-pub(crate) fn submit(
+pub(crate) fn submit<P: Proto>(
     sock: &Socket,
-    proto: KBox<dyn Proto>,
+    proto: P,
     gfp: Gfp,
     announce: impl FnOnce(&Net, HandlerClass, Gfp) -> Result,
 ) -> Result {
@@ -607,10 +634,10 @@ pub(crate) fn submit(
 ///
 /// On success exactly one `done` follows unless the consumer cancels successfully; on failure
 /// nothing of the request is left and `sk->sk_destruct` is what it was.
-pub(crate) fn submit_to(
+pub(crate) fn submit_to<P: Proto>(
     hn: &Arc<HandshakeNet>,
     sock: &Socket,
-    proto: KBox<dyn Proto>,
+    proto: P,
     gfp: Gfp,
     announce: impl FnOnce(&Net, HandlerClass, Gfp) -> Result,
 ) -> Result {
@@ -644,26 +671,25 @@ pub(crate) fn submit_to(
 
 /// Allocates a request for the pinned socket, queues it in `hn` and enters it in the table,
 /// hooking the socket's destructor: all or nothing.
-fn enqueue(
+fn enqueue<P: Proto>(
     hn: &Arc<HandshakeNet>,
     pin: SocketPin,
-    proto: KBox<dyn Proto>,
+    proto: P,
     gfp: Gfp,
 ) -> Result<Arc<Request>> {
     let module = ModuleRef::get().ok_or(EOPNOTSUPP)?;
     let sk = pin.key();
     let flags = gfp.to_flags();
-    let req = Arc::pin_init(
-        pin_init!(Request {
+    // INVARIANT: The state is guarded by `hn`'s queue lock.
+    let req: Arc<Request> = Arc::new(
+        Request {
             sk,
-            seq: NEXT_SEQ.fetch_add(1, Relaxed),
             hnet: hn.clone(),
+            state: LockedBy::new(&hn.queue, State::Pending(pin)),
             proto,
-            state <- new_spinlock_bh!(State::Pending(pin), "handshake_request"),
-        }),
+        },
         flags,
     )?;
-    let queue_node = RBTreeNodeReservation::new(flags)?;
     let table_node = RBTreeNodeReservation::new(flags)?;
 
     // The locks are released before `req` is dropped on failure.
@@ -674,16 +700,19 @@ fn enqueue(
         return Err(EBUSY);
     }
     let hooks = table.hooks.as_mut().ok_or(EOPNOTSUPP)?;
-    let hook = match &*req.state.lock() {
+    let hook = match req.state.access(&queue) {
         State::Pending(pin) => hooks.install::<RequestTableHook>(pin, module)?,
         // Just created as `Pending`.
         _ => return Err(EINVAL),
     };
-    // INVARIANT: `Pending` and queued together.
-    queue
-        .reqs
-        .insert(queue_node.into_node(req.seq, req.clone()));
-    queue.pending += 1;
+    // INVARIANT: `Pending` and queued together. `admit` passed, so there is room: the push
+    // cannot fail, and if it did the hook would be put back below.
+    if let Err(e) = queue.push(req.clone()) {
+        if let State::Pending(pin) = req.state.access(&queue) {
+            hooks.uninstall(hook, pin);
+        }
+        return Err(e);
+    }
     // INVARIANT: Entry and hook together.
     table.tree().insert(table_node.into_node(
         sk,

@@ -233,8 +233,7 @@ pub(crate) fn hello<C: Consumer>(
     gfp: Gfp,
 ) -> Result {
     let treq = TlsRequest::new(args, hello, gfp)?;
-    let proto: KBox<dyn Proto> = KBox::new(treq, gfp.to_flags())?;
-    request::submit(sock, proto, gfp, netlink::announce)
+    request::submit(sock, treq, gfp, netlink::announce)
 }
 
 /// Sends close_notify on `sock` if a session exists that was not closed yet; returns whether an
