@@ -13,7 +13,7 @@
 //!
 //! The first two states own the request's [`SocketPin`], the reference on the socket's file that
 //! keeps the socket alive. [`State::complete`] is the one place a pin leaves a request: it moves
-//! it out exactly once, under the locks, and only the caller that got it may run the completion
+//! it out exactly once, under its queue's lock, and only the caller that got it may run the completion
 //! ([`Completion`]); everyone else gets nothing. So a request cannot be completed twice, its file
 //! cannot be released twice, and the consumer's callback runs at most once whoever wins the
 //! race.
@@ -219,7 +219,8 @@ impl<P: Proto + ?Sized> Proto for KBox<P> {
 ///
 /// # Invariants
 ///
-/// - The request is in `hnet`'s queue if and only if its state is [`State::Pending`].
+/// - The request is in `hnet`'s queue if and only if its state is [`State::Pending`], and
+///   never in another namespace's queue.
 /// - While the state is `Pending` or `Accepted`, its pin is the pin of socket `sk`.
 /// - `state` is guarded by the lock of `hnet`'s queue.
 pub(crate) struct Request<P: ?Sized = dyn Proto> {
@@ -344,12 +345,11 @@ impl Drop for Completion {
     }
 }
 
+/// How many pending requests a namespace's queue has room for from the start: queueing them
+/// allocates nothing. Beyond, up to the namespace's limit, the queue grows when needed.
+const QUEUE_RESERVED: usize = 64;
+
 /// The pending requests of one namespace, oldest first, and the lock of their states.
-///
-/// # Invariants
-///
-/// `reqs` has room for `max` requests, so a request [`Queue::admit`] lets in is queued without
-/// allocating.
 pub(crate) struct Queue {
     reqs: KVec<Arc<Request>>,
     max: usize,
@@ -358,9 +358,8 @@ pub(crate) struct Queue {
 
 impl Queue {
     fn new(max: usize) -> Result<Self> {
-        // INVARIANT: Room for `max`.
         Ok(Queue {
-            reqs: KVec::with_capacity(max, GFP_KERNEL)?,
+            reqs: KVec::with_capacity(max.min(QUEUE_RESERVED), GFP_KERNEL)?,
             max,
             draining: false,
         })
@@ -395,10 +394,12 @@ impl Queue {
         Ok(())
     }
 
-    /// Queues `req` as the newest; the caller checked [`Queue::admit`].
+    /// Queues `req` as the newest; the caller checked [`Queue::admit`]. Within the room reserved
+    /// at setup this allocates nothing; beyond, the array grows without sleeping (the caller
+    /// holds the lock).
     fn push(&mut self, req: Arc<Request>) -> Result {
-        // Within the capacity by the invariant, as `admit` passed.
-        self.reqs.push_within_capacity(req).map_err(|_| ENOMEM)
+        self.reqs.push(req, GFP_ATOMIC | __GFP_NOWARN)?;
+        Ok(())
     }
 
     /// Takes `req` off the queue.
@@ -700,19 +701,21 @@ fn enqueue<P: Proto>(
         return Err(EBUSY);
     }
     let hooks = table.hooks.as_mut().ok_or(EOPNOTSUPP)?;
-    let hook = match req.state.access(&queue) {
-        State::Pending(pin) => hooks.install::<RequestTableHook>(pin, module)?,
+    // INVARIANT: `Pending` and queued together (taken off again if the hook cannot be
+    // installed).
+    queue.push(req.clone())?;
+    let installed = match req.state.access(&queue) {
+        State::Pending(pin) => hooks.install::<RequestTableHook>(pin, module),
         // Just created as `Pending`.
-        _ => return Err(EINVAL),
+        _ => Err(EINVAL),
     };
-    // INVARIANT: `Pending` and queued together. `admit` passed, so there is room: the push
-    // cannot fail, and if it did the hook would be put back below.
-    if let Err(e) = queue.push(req.clone()) {
-        if let State::Pending(pin) = req.state.access(&queue) {
-            hooks.uninstall(hook, pin);
+    let hook = match installed {
+        Ok(hook) => hook,
+        Err(e) => {
+            let _ = queue.remove(&req);
+            return Err(e);
         }
-        return Err(e);
-    }
+    };
     // INVARIANT: Entry and hook together.
     table.tree().insert(table_node.into_node(
         sk,
