@@ -171,10 +171,12 @@ def plot(items, path):
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5))
     closed = [i for i in items if i["row"]["workload"] == "closed"]
-    for threads in sorted({i["row"]["threads"] for i in closed}):
+    # One colour per thread count: the module solid, C dashed.
+    for n, threads in enumerate(sorted({i["row"]["threads"] for i in closed})):
         pts = sorted((i["row"]["agents"], i) for i in closed if i["row"]["threads"] == threads)
         for s, style in (("module", "-o"), ("c", "--s")):
             left.plot([a for a, _ in pts], [med(i, s, "hps") for _, i in pts], style,
+                      color=f"C{n}",
                       label=f"{'module' if s == 'module' else 'C'}, {threads} thr")
     left.set_xscale("log", base=2)
     left.set_xlabel("null agents")
