@@ -402,22 +402,20 @@ impl Queue {
         Ok(())
     }
 
+    /// Takes the oldest request `which` picks off the queue.
+    fn take(&mut self, which: impl Fn(&Request) -> bool) -> Option<Arc<Request>> {
+        let i = self.reqs.iter().position(|r| which(r))?;
+        self.reqs.remove(i).ok()
+    }
+
     /// Takes `req` off the queue.
     fn remove(&mut self, req: &Request) -> Option<Arc<Request>> {
-        let i = self
-            .reqs
-            .iter()
-            .position(|r| core::ptr::addr_eq::<Request, Request>(&**r, req))?;
-        self.reqs.remove(i).ok()
+        self.take(|r| core::ptr::addr_eq::<Request, Request>(r, req))
     }
 
     /// Removes the oldest request of `class`, or of any class.
     fn pop(&mut self, class: Option<HandlerClass>) -> Option<Arc<Request>> {
-        let i = self
-            .reqs
-            .iter()
-            .position(|r| class.is_none_or(|c| r.proto.class() == c))?;
-        self.reqs.remove(i).ok()
+        self.take(|r| class.is_none_or(|c| r.proto.class() == c))
     }
 }
 

@@ -48,9 +48,7 @@ mkdir -p "$out"
 # handshake.ko for the module's kernel, built from a copy of the tree.
 step "building handshake.ko for the benchmark kernel"
 tree=$out/module
-mkdir -p "$tree"
-(cd "$TOP" && git ls-files -co --exclude-standard | grep -v '^build/' |
-	tar -cf - -T -) | tar -C "$tree" -xf -
+source_copy "$tree"
 make -C "$kmod" M="$tree" "${KMAKE_FLAGS[@]}" modules > "$out/module-build.log" 2>&1 ||
 	{ tail -30 "$out/module-build.log" >&2; die "handshake.ko did not build"; }
 

@@ -79,9 +79,7 @@ if [ $flavour = test ] && [ -f "$TOP/Kbuild" ]; then
 	step "building handshake.ko with its KUnit suites (in the background)"
 	ktree=$TOP/build/kunit-module
 	rm -rf "$ktree"
-	mkdir -p "$ktree"
-	(cd "$TOP" && git ls-files -co --exclude-standard | grep -v '^build/' |
-		cpio -pdm --quiet "$ktree")
+	source_copy "$ktree"
 	# It takes one of the two slots of the tiers below while it runs.
 	rm -f "$results/kunit-module-build.rc"
 	(make -C "$kdir" M="$ktree" "${KMAKE_FLAGS[@]}" CONFIG_HANDSHAKE_RS_KUNIT_TEST=y modules \

@@ -64,6 +64,14 @@ kernel_dir() { echo "$CACHE/kernel-$1-$(kernel_key "$1")"; }
 # scripts/kernel.sh installed it (the test and reference kernels).
 kernel_module() { find "$1/modroot/lib/modules" -name "$2.ko" -print -quit 2>/dev/null; }
 
+# source_copy DIR: copy the tree's sources (what git tracks or would track,
+# less build/) into DIR, for a build that must not share the tree's objects.
+source_copy() {
+	mkdir -p "$1"
+	(cd "$TOP" && git ls-files -co --exclude-standard | grep -v '^build/' |
+		cpio -pdm --quiet "$1")
+}
+
 # $1: trixie or sid
 rootfs_key() {
 	{ echo "$1"; cat "$TOP"/scripts/rootfs.sh; } | sha256sum | cut -c1-16

@@ -33,9 +33,7 @@ for patch in "$TOP"/tools/testing/mutants/*.patch; do
 	total=$((total + 1))
 	tiers=$(sed -n 's/^Tiers: //p' "$patch")
 	tree=$scratch/$base
-	mkdir -p "$tree"
-	(cd "$TOP" && git ls-files -co --exclude-standard | grep -v '^build/' |
-		cpio -pdm --quiet "$tree")
+	source_copy "$tree"
 	say "mutant $base: tiers $tiers"
 	if ! (cd "$tree" && patch -p1 -s --no-backup-if-mismatch) < "$patch"; then
 		summary+=("$base: the patch does not apply")

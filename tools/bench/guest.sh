@@ -144,47 +144,41 @@ if want netns; then
 	done
 fi
 
-# Backlog: N requests pending at once in one namespace, then AGENTS agents
-# drain them. The figures that count are the drain's (first to last
+# drained WORKLOAD NAMESPACES PER AGENTS: PER requests pending at once in
+# the initial namespace (NAMESPACES 0) or in each of NAMESPACES new ones,
+# submitted together, then drained by AGENTS agents in each. The sockets
+# are made first, so the kmalloc bytes read around the submit are the
+# requests'. The throughput that counts is the drain's (first to last
 # ta_done).
-backlog() {
-	local ns=$1 n=$2 nagents=$3
-	listeners "$ns"
-	settle
-	(in_ns "$ns" sh -c "echo hold $n > $ctl") || bad "hold $n refused"
-	bench go
-	agents "$ns" "$nagents"
-	bench wait
-	stop_agents
-	ok_all "$n" "backlog $n"
-	row backlog "\"pending\":$n,\"agents\":$nagents,\"namespaces\":1" "$(result)"
-	bench reset
-}
-if want backlog; then
-	backlog "" 50 4
-fi
-
-# Slab memory per pending request: 32 namespaces with 50 pending requests
-# each (the sockets are made first, so only the requests count).
-if want slab; then
-	n=32 per=50
-	namespaces "$n"
-	for i in $(seq "$n"); do listeners "b$i"; done
+drained() {
+	local workload=$1 n=$2 per=$3 nagents=$4 ns total before after
+	local nss=("")
+	if [ "$n" -gt 0 ]; then
+		namespaces "$n"
+		mapfile -t nss < <(seq -f 'b%g' "$n")
+	fi
+	total=$((${#nss[@]} * per))
+	for ns in "${nss[@]}"; do listeners "$ns"; done
 	settle 1
-	for i in $(seq "$n"); do (in_ns "b$i" sh -c "echo hold $per > $ctl") ||
-		bad "hold in b$i refused"; done
+	for ns in "${nss[@]}"; do
+		(in_ns "$ns" sh -c "echo hold $per > $ctl") || bad "hold $per in '$ns' refused"
+	done
 	sleep 1
 	before=$(slab_bytes)
 	bench go
 	sleep 1
 	after=$(slab_bytes)
-	for i in $(seq "$n"); do agents "b$i" 1; done
+	for ns in "${nss[@]}"; do agents "$ns" "$nagents"; done
 	bench wait
 	stop_agents
-	ok_all $((n * per)) "slab"
-	row slab "\"pending\":$((n * per)),\"namespaces\":$n,\"slab_before\":$before,\"slab_after\":$after,\"bytes_per_request\":$(((after - before) / (n * per)))" "$(result)"
+	ok_all "$total" "$workload $total"
+	row "$workload" "\"pending\":$total,\"agents\":$((nagents * ${#nss[@]})),\"namespaces\":${#nss[@]},\"slab_before\":$before,\"slab_after\":$after,\"bytes_per_request\":$(((after - before) / total))" "$(result)"
 	bench reset
-fi
+}
+# Backlog: 50 pending requests in one namespace, drained by 4 agents.
+want backlog && drained backlog 0 50 4
+# Slab memory per pending request: 32 namespaces with 50 each.
+want slab && drained slab 32 50 1
 
 # The real tlshd against gnutls-serv: anonymous (the server's certificate
 # checked) and x509 (a client certificate from tlshd's configuration too).
@@ -221,7 +215,7 @@ rmmod hs_bench || bad "rmmod hs_bench"
 if want backlog && [ "$service" = module ]; then
 	rmmod handshake && insmod "$files/handshake.ko" pending_max=1000 &&
 		insmod "$files/hs_bench.ko" || bad "reloading handshake.ko with pending_max=1000"
-	backlog "" 1000 4
+	drained backlog 0 1000 4
 	rmmod hs_bench
 fi
 [ -s /tmp/bench/agents.err ] && { echo "agent errors:"; sort /tmp/bench/agents.err | uniq -c | head; }

@@ -182,7 +182,8 @@ def plot(items, path):
     left.set_xlabel("null agents")
     left.set_ylabel("handshakes per second")
     left.set_title("closed loop: consumer threads against agents")
-    left.legend(fontsize=7, ncol=2)
+    if closed:
+        left.legend(fontsize=7, ncol=2)
     netns = sorted((i["row"]["namespaces"], i) for i in items if i["row"]["workload"] == "netns")
     for s, style in (("module", "-o"), ("c", "--s")):
         right.plot([n for n, _ in netns], [med(i, s, "hps") for _, i in netns], style,
@@ -191,7 +192,8 @@ def plot(items, path):
     right.set_xlabel("network namespaces (1 thread + 1 agent each)")
     right.set_ylabel("handshakes per second")
     right.set_title("requests spread over namespaces")
-    right.legend()
+    if netns:
+        right.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
