@@ -18,12 +18,17 @@
 //! cannot be released twice, and the consumer's callback runs at most once whoever wins the
 //! race.
 //!
-//! A request is one allocation, its protocol part included. A request's state is guarded by the
-//! lock of its namespace's queue, so every transition takes one lock. The queue's capacity is
-//! reserved when the namespace is set up, so queueing a request allocates nothing.
+//! A request is one allocation, its protocol part and its links in the request table included.
+//! A request's state is guarded by the lock of its namespace's queue, so every transition takes
+//! one lock. The queue's capacity is reserved when the namespace is set up, so queueing a request
+//! allocates nothing.
 //!
-//! Lock order: the request table, then a namespace's queue. Both are taken with bottom halves
-//! disabled because consumers cancel from softirq context.
+//! The request table finds a socket's request. It is [`DESTRUCT_SHARDS`] buckets, each a list
+//! under a lock of its own, and a socket's request is in the bucket of the socket's destructor
+//! shard: the bucket's lock is also what serialises changes to the socket's destructor.
+//!
+//! Lock order: a bucket of the request table, then a namespace's queue. Both are taken with
+//! bottom halves disabled because consumers cancel from softirq context.
 
 #![forbid(unsafe_code)]
 
@@ -48,7 +53,8 @@ use crate::{
             SockDestructor,
             SockKey,
             Socket,
-            SocketPin, //
+            SocketPin,
+            DESTRUCT_SHARDS, //
         },
         sync::{
             new_spinlock_bh,
@@ -68,11 +74,12 @@ use core::pin::Pin;
 use kernel::{
     bindings,
     fs::File,
-    prelude::*,
-    rbtree::{
-        RBTree,
-        RBTreeNodeReservation, //
+    list::{
+        List,
+        ListArc,
+        ListLinksSelfPtr, //
     },
+    prelude::*,
     sync::{
         aref::ARef,
         atomic::{
@@ -153,6 +160,17 @@ enum Leaving {
     Live,
 }
 
+/// What a request's queue lock guards: its state, and the hook in its socket's destructor.
+///
+/// # Invariants
+///
+/// `hook` is set while the request is in the request table, and taken out only by whoever
+/// takes the request out of the table.
+struct Guarded {
+    state: State,
+    hook: Option<DestructHook<RequestTableHook>>,
+}
+
 /// Where a request is in its life cycle.
 enum State {
     /// Queued in its namespace, waiting for an agent.
@@ -214,20 +232,32 @@ impl<P: Proto + ?Sized> Proto for KBox<P> {
     }
 }
 
-/// A handshake request, with its protocol part `P` in the same allocation. Requests are
-/// created as `Request<P>` for a concrete protocol and used as `Request<dyn Proto>`.
+/// A handshake request, with its protocol part `P` and its links in the request table in the
+/// same allocation. Requests are created as `Request<P>` for a concrete protocol and used as
+/// `Request<dyn Proto>`.
 ///
 /// # Invariants
 ///
 /// - The request is in `hnet`'s queue if and only if its state is [`State::Pending`], and
 ///   never in another namespace's queue.
 /// - While the state is `Pending` or `Accepted`, its pin is the pin of socket `sk`.
-/// - `state` is guarded by the lock of `hnet`'s queue.
+/// - `guarded` is guarded by the lock of `hnet`'s queue.
+/// - The request is in no list but the bucket of `sk` in the request table, once at most.
+#[pin_data]
 pub(crate) struct Request<P: ?Sized = dyn Proto> {
     sk: SockKey,
     hnet: Arc<HandshakeNet>,
-    state: LockedBy<State, Queue>,
+    guarded: LockedBy<Guarded, Queue>,
+    #[pin]
+    links: ListLinksSelfPtr<Request>,
     proto: P,
+}
+
+kernel::list::impl_list_arc_safe! {
+    impl{P: ?Sized} ListArcSafe<0> for Request<P> { untracked; }
+}
+kernel::list::impl_list_item! {
+    impl ListItem<0> for Request { using ListLinksSelfPtr { self.links }; }
 }
 
 impl Request {
@@ -249,20 +279,25 @@ impl Request {
     /// Takes a completed request's session flag: true once after a successful handshake.
     pub(crate) fn take_session(&self) -> bool {
         let mut queue = self.hnet.queue.lock();
-        self.state.access_mut(&mut queue).take_session()
+        self.guarded.access_mut(&mut queue).state.take_session()
     }
 
     /// Whether the request was completed (or cancelled).
+    #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
     pub(crate) fn is_completed(&self) -> bool {
         let queue = self.hnet.queue.lock();
-        matches!(self.state.access(&queue), State::Completed { .. })
+        matches!(self.guarded.access(&queue).state, State::Completed { .. })
     }
 
     /// Leaves a state `from` allows for `Completed`, taking the request off its queue if it was
     /// pending. Returns the pin if this call made the transition.
     fn leave(&self, from: Leaving, session: bool) -> Option<SocketPin> {
         let mut queue = self.hnet.queue.lock();
-        let (pin, was_pending) = self.state.access_mut(&mut queue).complete(from, session)?;
+        let (pin, was_pending) = self
+            .guarded
+            .access_mut(&mut queue)
+            .state
+            .complete(from, session)?;
         if was_pending {
             // INVARIANT: No longer pending, so no longer queued.
             let _ = queue.remove(self);
@@ -454,7 +489,7 @@ impl HandshakeNet {
         let req = queue.pop(Some(class))?;
         // INVARIANT: Out of the queue and no longer `Pending`. (Queued requests are `Pending`
         // by the invariant, so `accept` finds one.)
-        let file = req.state.access_mut(&mut queue).accept()?;
+        let file = req.guarded.access_mut(&mut queue).state.accept()?;
         drop(queue);
         Some((req, file))
     }
@@ -471,8 +506,9 @@ impl HandshakeNet {
                 };
                 // INVARIANT: Out of the queue and no longer `Pending`.
                 let taken = req
-                    .state
+                    .guarded
                     .access_mut(&mut queue)
+                    .state
                     .complete(Leaving::Pending, false);
                 taken.map(|(pin, _)| Completion {
                     req,
@@ -523,8 +559,10 @@ impl PernetData for HandshakeNet {
 /// `pending_max` requests (0: scale with memory).
 pub(crate) fn register(pending_max: u32) -> Result<PernetRegistration<HandshakeNet>> {
     PENDING_MAX.store(pending_max, Relaxed);
-    REQUESTS.init();
-    table().hooks = Some(DestructHooks::claim().ok_or(EBUSY)?);
+    let hooks = DestructHooks::claim().ok_or(EBUSY)?;
+    for (bucket, hooks) in BUCKETS.iter().zip(hooks) {
+        bucket.lock().hooks = Some(hooks);
+    }
     PERNET.register()
 }
 
@@ -533,54 +571,65 @@ pub(crate) fn pernet(net: &Net) -> Option<Arc<HandshakeNet>> {
     PERNET.get(net)
 }
 
-/// An entry of the request table: the request and the hook in its socket's destructor.
-struct Entry {
-    req: Arc<Request>,
-    hook: DestructHook,
-}
-
-/// All live requests by socket.
+/// One bucket of the request table: the live requests of the sockets of one destructor shard,
+/// and the right to change those sockets' destructors.
 ///
 /// # Invariants
 ///
-/// A socket has an entry if and only if our destructor is installed in it. `hooks`, the
-/// module's right to change socket destructors, is set up by [`register`].
-pub(crate) struct RequestTable {
-    tree: Option<RBTree<SockKey, Entry>>,
+/// A socket of the shard has a request in `reqs` if and only if our destructor is installed in
+/// it; `hooks` is the shard's registry, set up by [`register`].
+pub(crate) struct Bucket {
+    reqs: List<Request>,
     hooks: Option<DestructHooks>,
 }
 
-impl RequestTable {
+impl Bucket {
     const fn new() -> Self {
-        RequestTable {
-            tree: None,
+        Bucket {
+            reqs: List::new(),
             hooks: None,
         }
     }
 
-    fn tree(&mut self) -> &mut RBTree<SockKey, Entry> {
-        self.tree.get_or_insert_with(RBTree::new)
+    /// The request of `sk`, if it is in this bucket.
+    fn get(&self, sk: SockKey) -> Option<Arc<Request>> {
+        self.reqs.iter().find(|r| r.sk == sk).map(Into::into)
     }
 
-    fn get(&self, sk: SockKey) -> Option<&Entry> {
-        self.tree.as_ref()?.get(&sk)
+    /// Takes the request of `sk` out of this bucket.
+    fn remove(&mut self, sk: SockKey) -> Option<ListArc<Request>> {
+        let mut cursor = self.reqs.cursor_front();
+        while let Some(next) = cursor.peek_next() {
+            if next.sk == sk {
+                return Some(next.remove());
+            }
+            cursor.move_next();
+        }
+        None
     }
 
-    fn remove(&mut self, sk: SockKey) -> Option<Entry> {
-        self.tree.as_mut()?.remove(&sk)
-    }
-
-    fn is_empty(&self) -> bool {
-        self.tree.as_ref().is_none_or(|t| t.is_empty())
+    /// Takes the request of the pinned socket out of the table and its hook out of the socket;
+    /// hands back the request if it was there.
+    fn unhook(&mut self, pin: &SocketPin) -> Option<Arc<Request>> {
+        let req = self.remove(pin.key())?.into_arc();
+        let hook = req
+            .guarded
+            .access_mut(&mut req.hnet.queue.lock())
+            .hook
+            .take();
+        if let (Some(hook), Some(hooks)) = (hook, self.hooks.as_mut()) {
+            hooks.uninstall(hook, pin);
+        }
+        Some(req)
     }
 }
 
-/// The lock class and backend of [`REQUESTS`].
-pub(crate) enum RequestTableLock {}
+/// The lock class and backend of the buckets of [`BUCKETS`]; they are never nested.
+pub(crate) enum BucketLock {}
 
-impl GlobalLockBackend for RequestTableLock {
+impl GlobalLockBackend for BucketLock {
     const NAME: &'static CStr = c"handshake_requests";
-    type Item = RequestTable;
+    type Item = Bucket;
     type Backend = SpinLockBhBackend;
 
     fn get_lock_class() -> Pin<&'static LockClassKey> {
@@ -589,20 +638,22 @@ impl GlobalLockBackend for RequestTableLock {
 }
 
 /// The table of live requests, by socket: what the socket destructor finds its request in.
-static REQUESTS: GlobalLockBh<RequestTableLock> = GlobalLockBh::new(RequestTable::new());
+static BUCKETS: [GlobalLockBh<BucketLock>; DESTRUCT_SHARDS] =
+    [const { GlobalLockBh::new(Bucket::new()) }; DESTRUCT_SHARDS];
 
-fn table() -> GlobalLockBhGuard<RequestTableLock> {
-    REQUESTS.lock()
+/// The locked bucket of socket `sk`.
+fn bucket(sk: SockKey) -> GlobalLockBhGuard<BucketLock> {
+    BUCKETS[sk.shard()].lock()
 }
 
 /// The request of socket `sk`, if any (pending, accepted or completed).
 pub(crate) fn lookup(sk: SockKey) -> Option<Arc<Request>> {
-    table().get(sk).map(|e| e.req.clone())
+    bucket(sk).get(sk)
 }
 
 /// Whether any request is alive.
 pub(crate) fn table_is_empty() -> bool {
-    table().is_empty()
+    BUCKETS.iter().all(|b| b.lock().reqs.is_empty())
 }
 
 /// Submits a handshake request for `sock` to the queue of its namespace, announcing it with
@@ -648,18 +699,9 @@ pub(crate) fn submit_to<P: Proto>(
         // Take the request back if nobody accepted it meanwhile; it then completes without
         // calling the consumer.
         if let Some(pin) = req.leave(Leaving::Pending, false) {
-            let entry = {
-                let mut table = table();
-                let entry = table.remove(req.sk);
-                if let (Some(entry), Some(hooks)) = (entry, table.hooks.as_mut()) {
-                    hooks.uninstall(entry.hook, &pin);
-                    Some(entry.req)
-                } else {
-                    None
-                }
-            };
+            let taken = bucket(req.sk).unhook(&pin);
             // The request and the pin go with no lock held.
-            drop((entry, pin));
+            drop((taken, pin));
             return Err(e);
         }
         // An agent took the request in the meantime: it will be completed.
@@ -678,51 +720,55 @@ fn enqueue<P: Proto>(
 ) -> Result<Arc<Request>> {
     let module = ModuleRef::get().ok_or(EOPNOTSUPP)?;
     let sk = pin.key();
-    let flags = gfp.to_flags();
-    // INVARIANT: The state is guarded by `hn`'s queue lock.
-    let req: Arc<Request> = Arc::new(
-        Request {
+    // INVARIANT: `guarded` is guarded by `hn`'s queue lock; the request is in no list yet.
+    let req: ListArc<Request<P>> = ListArc::pin_init(
+        pin_init!(Request {
             sk,
             hnet: hn.clone(),
-            state: LockedBy::new(&hn.queue, State::Pending(pin)),
+            guarded: LockedBy::new(
+                &hn.queue,
+                Guarded {
+                    state: State::Pending(pin),
+                    hook: None,
+                },
+            ),
+            links <- ListLinksSelfPtr::new(),
             proto,
-        },
-        flags,
+        }? Error),
+        gfp.to_flags(),
     )?;
-    let table_node = RBTreeNodeReservation::new(flags)?;
+    let req: ListArc<Request> = req;
 
     // The locks are released before `req` is dropped on failure.
-    let mut table = table();
+    let mut bucket = bucket(sk);
+    let bucket = &mut *bucket;
     let mut queue = hn.queue.lock();
     queue.admit()?;
-    if table.get(sk).is_some() {
+    if bucket.get(sk).is_some() {
         return Err(EBUSY);
     }
-    let hooks = table.hooks.as_mut().ok_or(EOPNOTSUPP)?;
+    let hooks = bucket.hooks.as_mut().ok_or(EOPNOTSUPP)?;
     // INVARIANT: `Pending` and queued together (taken off again if the hook cannot be
     // installed).
-    queue.push(req.clone())?;
-    let installed = match req.state.access(&queue) {
+    queue.push(req.clone_arc())?;
+    let guarded = req.guarded.access_mut(&mut queue);
+    let installed = match &guarded.state {
         State::Pending(pin) => hooks.install::<RequestTableHook>(pin, module),
         // Just created as `Pending`.
         _ => Err(EINVAL),
     };
-    let hook = match installed {
-        Ok(hook) => hook,
+    match installed {
+        Ok(hook) => guarded.hook = Some(hook),
         Err(e) => {
             let _ = queue.remove(&req);
             return Err(e);
         }
-    };
-    // INVARIANT: Entry and hook together.
-    table.tree().insert(table_node.into_node(
-        sk,
-        Entry {
-            req: req.clone(),
-            hook,
-        },
-    ));
-    Ok(req)
+    }
+    drop(queue);
+    let arc = req.clone_arc();
+    // INVARIANT: In the table with its hook set, in the bucket of its socket.
+    bucket.reqs.push_back(req);
+    Ok(arc)
 }
 
 /// Cancels the request of `sk`: true if it was not completed yet, in which case the consumer's
@@ -745,11 +791,13 @@ enum RequestTableHook {}
 
 impl SockDestructor for RequestTableHook {
     /// Forgets the request of the socket being destroyed and hands back its hook.
-    fn take_hook(sk: &Sock) -> Option<DestructHook> {
-        let Entry { req, hook } = table().remove(sk.key())?;
+    fn take_hook(sk: &Sock) -> Option<DestructHook<Self>> {
+        let req = bucket(sk.key()).remove(sk.key())?.into_arc();
         tp::handshake_destruct(sk.net(), req.id(), Some(sk.key()));
+        let mut queue = req.hnet.queue.lock();
+        let guarded = req.guarded.access_mut(&mut queue);
         // The pin keeps the socket alive until the request is completed, so it is completed.
-        kernel::warn_on!(!req.is_completed());
-        Some(hook)
+        kernel::warn_on!(!matches!(guarded.state, State::Completed { .. }));
+        guarded.hook.take()
     }
 }

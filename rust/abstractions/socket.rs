@@ -16,6 +16,7 @@ use super::{
     net::Net, //
 };
 use core::{
+    marker::PhantomData,
     mem::ManuallyDrop,
     ptr::NonNull, //
 };
@@ -150,7 +151,23 @@ impl SockKey {
     pub(crate) fn as_ptr(self) -> *const bindings::sock {
         self.0.as_ptr().cast_const()
     }
+
+    /// The shard of the socket's destructor: which [`DestructHooks`] may change it. A hash of
+    /// the address, below [`DESTRUCT_SHARDS`].
+    pub(crate) fn shard(self) -> usize {
+        // The multiplicative hash of `hash_ptr()`; socks are cache-line aligned, so the low bits
+        // say nothing.
+        const GOLDEN_RATIO_64: u64 = 0x61c8_8646_80b5_83eb;
+        let addr = self.0.as_ptr() as usize as u64;
+        (addr.wrapping_mul(GOLDEN_RATIO_64) >> (u64::BITS - DESTRUCT_SHARD_BITS)) as usize
+    }
 }
+
+/// log2 of [`DESTRUCT_SHARDS`].
+const DESTRUCT_SHARD_BITS: u32 = 8;
+
+/// How many shards the sockets' destructors are divided into: see [`DestructHooks`].
+pub(crate) const DESTRUCT_SHARDS: usize = 1 << DESTRUCT_SHARD_BITS;
 
 /// A reference on the file of a socket, which keeps the socket, its sock and the sock's
 /// namespace alive: held by a handshake request from submit to completion.
@@ -249,13 +266,13 @@ impl Drop for SocketRef {
 type DestructFn = unsafe extern "C" fn(*mut bindings::sock);
 
 /// What a hooked socket's destruction calls: the owner of the socket's [`DestructHook`].
-pub(crate) trait SockDestructor {
+pub(crate) trait SockDestructor: Sized {
     /// `sk`, on which the hook of this type was installed, is being destroyed: hand its hook
     /// back. The hook then runs the socket's previous destructor and releases the module.
-    fn take_hook(sk: &Sock) -> Option<DestructHook>;
+    fn take_hook(sk: &Sock) -> Option<DestructHook<Self>>;
 }
 
-/// Our function installed in `sk->sk_destruct`, chaining to the saved one.
+/// Our function installed in a socket's `sk->sk_destruct` by `D`, chaining to the saved one.
 ///
 /// Installing it takes a module reference that is released only after the chained destructor
 /// has run (or the hook was uninstalled), so this module cannot be unloaded while a socket
@@ -263,49 +280,64 @@ pub(crate) trait SockDestructor {
 ///
 /// # Invariants
 ///
-/// While the hook exists, `sk->sk_destruct` is `ours` unless someone else replaced it since
-/// (then the hook is never removed and keeps the module), and `saved` is what it was before;
-/// `module` is released only by [`DestructHooks::uninstall`] (which restores `saved` first) or
-/// after the chained destructor ran.
-pub(crate) struct DestructHook {
+/// While the hook exists, the `sk_destruct` of `sk` is `destruct_trampoline::<D>` unless
+/// someone else replaced it since (then the hook is never removed and keeps the module), and
+/// `saved` is what it was before; `module` is released only by [`DestructHooks::uninstall`]
+/// (which restores `saved` first) or after the chained destructor ran.
+pub(crate) struct DestructHook<D: SockDestructor> {
     sk: SockKey,
     saved: Option<DestructFn>,
-    ours: DestructFn,
     module: ManuallyDrop<ModuleRef>,
+    _owner: PhantomData<fn() -> D>,
 }
 
-/// The right to install and remove destructor hooks. There is one per module: whoever holds it
-/// (under a lock) serialises every change this module makes to any `sk_destruct`.
+/// The right to install and remove destructor hooks on the sockets of one shard
+/// ([`SockKey::shard`]). Whoever holds it (under a lock) serialises every change this module
+/// makes to the `sk_destruct` of those sockets.
 ///
 /// # Invariants
 ///
-/// At most one `DestructHooks` is ever created.
-pub(crate) struct DestructHooks(());
+/// At most one `DestructHooks` is ever created per shard; `shard` is below
+/// [`DESTRUCT_SHARDS`].
+pub(crate) struct DestructHooks {
+    shard: usize,
+}
 
-/// Whether the one [`DestructHooks`] was created.
+/// Whether the shards' [`DestructHooks`] were created.
 static HOOKS_CLAIMED: Atomic<bool> = Atomic::new(false);
 
 impl DestructHooks {
-    /// The module's hook registry: `None` after the first call.
-    pub(crate) fn claim() -> Option<Self> {
-        // INVARIANT: Only the caller that flips the flag gets one.
+    /// The module's hook registries, one per shard in shard order: `None` after the first
+    /// call.
+    pub(crate) fn claim() -> Option<impl Iterator<Item = Self>> {
+        // INVARIANT: Only the caller that flips the flag gets them, one per shard.
         HOOKS_CLAIMED
             .cmpxchg(false, true, Full)
             .ok()
-            .map(|_| DestructHooks(()))
+            .map(|_| (0..DESTRUCT_SHARDS).map(|shard| DestructHooks { shard }))
     }
 
-    /// Installs the destructor of `D` in the pinned socket; `EBUSY` if it is already there.
+    /// Whether this registry may change the destructor of `pin`'s socket.
+    fn covers(&self, pin: &SocketPin) -> bool {
+        pin.key().shard() == self.shard
+    }
+
+    /// Installs the destructor of `D` in the pinned socket; `EBUSY` if it is already there,
+    /// `EINVAL` if the socket is not in this registry's shard.
     pub(crate) fn install<D: SockDestructor>(
         &mut self,
         pin: &SocketPin,
         module: ModuleRef,
-    ) -> Result<DestructHook> {
+    ) -> Result<DestructHook<D>> {
+        if kernel::warn_on!(!self.covers(pin)) {
+            return Err(EINVAL);
+        }
         let sk = pin.sk.as_ptr();
         let ours: DestructFn = destruct_trampoline::<D>;
-        // SAFETY: The pin keeps the sock alive. This module's changes of `sk_destruct` are
-        // serialised by `&mut self` (there is one registry); the socket's owner, the only other
-        // writer, is the consumer calling us and does not change it meanwhile.
+        // SAFETY: The pin keeps the sock alive. This module's changes of this socket's
+        // `sk_destruct` are serialised by `&mut self` (one registry per shard, checked above);
+        // the socket's owner, the only other writer, is the consumer calling us and does not
+        // change it meanwhile.
         let saved = unsafe { helpers::hs_sk_get_destruct(sk) };
         if saved.is_some_and(|f| f as usize == ours as usize) {
             return Err(EBUSY);
@@ -316,22 +348,23 @@ impl DestructHooks {
         Ok(DestructHook {
             sk: pin.key(),
             saved,
-            ours,
             module: ManuallyDrop::new(module),
+            _owner: PhantomData,
         })
     }
 
     /// Puts the old destructor back into the pinned socket and releases the module.
     ///
-    /// A `pin` of another socket, or a destructor that is no longer ours, is a bug: the hook is
+    /// A `pin` of another shard, or a destructor that is no longer ours, is a bug: the hook is
     /// then kept, loudly, as [`Drop`] does.
-    pub(crate) fn uninstall(&mut self, hook: DestructHook, pin: &SocketPin) {
-        if kernel::warn_on!(pin.key() != hook.sk) {
+    pub(crate) fn uninstall<D: SockDestructor>(&mut self, hook: DestructHook<D>, pin: &SocketPin) {
+        if kernel::warn_on!(!self.covers(pin) || pin.key() != hook.sk) {
             return;
         }
+        let ours: DestructFn = destruct_trampoline::<D>;
         // SAFETY: As in `install`.
         let current = unsafe { helpers::hs_sk_get_destruct(pin.sk.as_ptr()) };
-        if kernel::warn_on!(current.is_none_or(|f| f as usize != hook.ours as usize)) {
+        if kernel::warn_on!(current.is_none_or(|f| f as usize != ours as usize)) {
             return;
         }
         let mut me = ManuallyDrop::new(hook);
@@ -342,7 +375,7 @@ impl DestructHooks {
     }
 }
 
-impl DestructHook {
+impl<D: SockDestructor> DestructHook<D> {
     /// Runs the saved destructor on the socket being destroyed, then releases the module.
     fn fire(self, sk: &Sock) {
         let mut me = ManuallyDrop::new(self);
@@ -359,7 +392,7 @@ impl DestructHook {
     }
 }
 
-impl Drop for DestructHook {
+impl<D: SockDestructor> Drop for DestructHook<D> {
     /// A hook dropped without [`DestructHooks::uninstall`] is a bug: the socket may still point at
     /// this module's code, so the module reference is kept (the module stays loaded) and the
     /// kernel warns.
@@ -368,7 +401,7 @@ impl Drop for DestructHook {
     }
 }
 
-/// The destructor installed by [`DestructHook::install`].
+/// The destructor installed by [`DestructHooks::install`].
 ///
 /// # Safety
 ///
