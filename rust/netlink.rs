@@ -32,16 +32,23 @@ use crate::{
     },
     request::{
         self,
-        HandshakeNet,
         Request,
         Status, //
     },
 };
 use kernel::{
     bindings,
-    fs::file::FileDescriptorReservation,
+    fs::{
+        file::FileDescriptorReservation,
+        File, //
+    },
     net::netlink::MulticastGroup,
-    prelude::*, //
+    prelude::*,
+    sync::{
+        aref::ARef,
+        rcu,
+        Arc, //
+    }, //
 };
 
 static OPS: [SplitOp; 2] = [
@@ -102,26 +109,39 @@ impl DoHandler for AcceptOp {
 }
 
 fn accept(info: &Info<'_>) -> Result {
-    let hn = request::pernet(info.net()).ok_or(EOPNOTSUPP)?;
-    let class = info.required_attr(attr_accept::HANDLER_CLASS)?.get_u32()?;
-    // `none` or an unknown class has no requests.
-    let class = HandlerClass::from_u32(class).ok_or(EAGAIN)?;
-    accept_request(info.net(), &hn, class, |req, fd| {
-        req.proto().accept(info, fd)
-    })
+    let net = info.net();
+    let taken = {
+        let rcu = rcu::read_lock();
+        let hn = request::pernet_rcu(net, &rcu).ok_or(EOPNOTSUPP)?;
+        let class = info.required_attr(attr_accept::HANDLER_CLASS)?.get_u32()?;
+        // `none` or an unknown class has no requests.
+        let class = HandlerClass::from_u32(class).ok_or(EAGAIN)?;
+        hn.accept_next(class).ok_or(EAGAIN)?
+    };
+    hand_over(net, taken, |req, fd| req.proto().accept(info, fd))
 }
 
-/// Hands the oldest pending request of `class` in `hn` to the calling agent: reserves an fd,
-/// lets `reply` tell the agent about it, and publishes the fd only if that worked. On failure
-/// the agent never sees a descriptor, the request is completed with `EIO`, and the agent's file
-/// reference is dropped exactly once.
+/// Hands the oldest pending request of `class` in `hn` to the calling agent (see
+/// [`hand_over`]).
+#[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
 pub(crate) fn accept_request(
     net: &Net,
-    hn: &HandshakeNet,
+    hn: &request::HandshakeNet,
     class: HandlerClass,
     reply: impl FnOnce(&Request, u32) -> Result,
 ) -> Result {
-    let (req, file) = hn.accept_next(class).ok_or(EAGAIN)?;
+    hand_over(net, hn.accept_next(class).ok_or(EAGAIN)?, reply)
+}
+
+/// Hands a request just taken off its queue, with the agent's file reference, to the calling
+/// agent: reserves an fd, lets `reply` tell the agent about it, and publishes the fd only if
+/// that worked. On failure the agent never sees a descriptor, the request is completed with
+/// `EIO`, and the agent's file reference is dropped exactly once.
+fn hand_over(
+    net: &Net,
+    (req, file): (Arc<Request>, ARef<File>),
+    reply: impl FnOnce(&Request, u32) -> Result,
+) -> Result {
     let reserved =
         FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC).and_then(|fdr| {
             reply(&req, fdr.reserved_fd())?;

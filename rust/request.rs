@@ -86,7 +86,9 @@ use kernel::{
             Atomic,
             Relaxed, //
         },
+        rcu,
         Arc,
+        ArcBorrow,
         GlobalLockBackend,
         LockClassKey,
         LockedBy, //
@@ -571,6 +573,14 @@ pub(crate) fn pernet(net: &Net) -> Option<Arc<HandshakeNet>> {
     PERNET.get(net)
 }
 
+/// The state of `net`, borrowed while `rcu` is held.
+pub(crate) fn pernet_rcu<'a>(
+    net: &Net,
+    rcu: &'a rcu::Guard,
+) -> Option<ArcBorrow<'a, HandshakeNet>> {
+    PERNET.get_rcu(net, rcu)
+}
+
 /// One bucket of the request table: the live requests of the sockets of one destructor shard,
 /// and the right to change those sockets' destructors.
 ///
@@ -657,7 +667,7 @@ pub(crate) fn table_is_empty() -> bool {
 }
 
 /// Submits a handshake request for `sock` to the queue of its namespace, announcing it with
-/// `announce` (see [`submit_to`]).
+/// `announce` (see [`submit_in`]).
 ///
 /// The caller holds a reference on the socket's file for the duration of the call (the
 /// invariant of [`Socket`]).
@@ -672,20 +682,32 @@ pub(crate) fn submit<P: Proto>(
     let sk = sock.sk().ok_or(EINVAL)?;
     let result = pernet(sk.net())
         .ok_or(EOPNOTSUPP)
-        .and_then(|hn| submit_to(&hn, sock, proto, gfp, announce));
+        .and_then(|hn| submit_in(hn, sock, proto, gfp, announce));
     if let Err(e) = &result {
         tp::handshake_submit_err(sk.net(), ReqId::NONE, Some(sk.key()), e.to_errno());
     }
     result
 }
 
+/// [`submit_in`] for a caller that keeps its reference on `hn` (the KUnit suites).
+#[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
+pub(crate) fn submit_to<P: Proto>(
+    hn: &Arc<HandshakeNet>,
+    sock: &Socket,
+    proto: P,
+    gfp: Gfp,
+    announce: impl FnOnce(&Net, HandlerClass, Gfp) -> Result,
+) -> Result {
+    submit_in(hn.clone(), sock, proto, gfp, announce)
+}
+
 /// Submits a request for `sock` to the queue `hn`, then has `announce` tell the agents of its
-/// class in the socket's namespace.
+/// class in the socket's namespace. The request keeps the reference on `hn`.
 ///
 /// On success exactly one `done` follows unless the consumer cancels successfully; on failure
 /// nothing of the request is left and `sk->sk_destruct` is what it was.
-pub(crate) fn submit_to<P: Proto>(
-    hn: &Arc<HandshakeNet>,
+fn submit_in<P: Proto>(
+    hn: Arc<HandshakeNet>,
     sock: &Socket,
     proto: P,
     gfp: Gfp,
@@ -713,25 +735,26 @@ pub(crate) fn submit_to<P: Proto>(
 /// Allocates a request for the pinned socket, queues it in `hn` and enters it in the table,
 /// hooking the socket's destructor: all or nothing.
 fn enqueue<P: Proto>(
-    hn: &Arc<HandshakeNet>,
+    hn: Arc<HandshakeNet>,
     pin: SocketPin,
     proto: P,
     gfp: Gfp,
 ) -> Result<Arc<Request>> {
     let module = ModuleRef::get().ok_or(EOPNOTSUPP)?;
     let sk = pin.key();
-    // INVARIANT: `guarded` is guarded by `hn`'s queue lock; the request is in no list yet.
+    let guarded = LockedBy::new(
+        &hn.queue,
+        Guarded {
+            state: State::Pending(pin),
+            hook: None,
+        },
+    );
+    // INVARIANT: `guarded` is guarded by `hnet`'s queue lock; the request is in no list yet.
     let req: ListArc<Request<P>> = ListArc::pin_init(
         pin_init!(Request {
             sk,
-            hnet: hn.clone(),
-            guarded: LockedBy::new(
-                &hn.queue,
-                Guarded {
-                    state: State::Pending(pin),
-                    hook: None,
-                },
-            ),
+            hnet: hn,
+            guarded,
             links <- ListLinksSelfPtr::new(),
             proto,
         }? Error),
@@ -742,7 +765,7 @@ fn enqueue<P: Proto>(
     // The locks are released before `req` is dropped on failure.
     let mut bucket = bucket(sk);
     let bucket = &mut *bucket;
-    let mut queue = hn.queue.lock();
+    let mut queue = req.hnet.queue.lock();
     queue.admit()?;
     if bucket.get(sk).is_some() {
         return Err(EBUSY);

@@ -24,7 +24,8 @@ use kernel::{
             Release, //
         },
         rcu,
-        Arc, //
+        Arc,
+        ArcBorrow, //
     },
     types::Opaque, //
 };
@@ -160,18 +161,25 @@ impl<T: PernetData> Pernet<T> {
     /// The data of `net`, if the operations are registered and the namespace initialised and
     /// not yet going away.
     pub(crate) fn get(&self, net: &Net) -> Option<Arc<T>> {
+        let rcu = rcu::read_lock();
+        // A new reference is taken inside the read-side section; the slot's is kept.
+        self.get_rcu(net, &rcu).map(Into::into)
+    }
+
+    /// The data of `net` as [`Pernet::get`] finds it, borrowed for as long as `rcu` is held
+    /// instead of referenced.
+    pub(crate) fn get_rcu<'a>(&self, net: &Net, _rcu: &'a rcu::Guard) -> Option<ArcBorrow<'a, T>> {
         let slot = self.slot(net)?;
-        let _rcu = rcu::read_lock();
         // SAFETY: The block is valid while the namespace lives.
         let ptr = unsafe { (*slot).live.load(Acquire) }.cast::<T>();
         if ptr.is_null() {
             return None;
         }
         // The slot's reference is released only a grace period after `live` is cleared, which
-        // cannot end inside this read-side section; a new reference is taken, the slot's kept.
-        // SAFETY: By the type invariant `live` equals `owned`, obtained from `into_raw`.
-        let borrowed = unsafe { kernel::sync::ArcBorrow::from_raw(ptr) };
-        Some(borrowed.into())
+        // cannot end while `_rcu` is held.
+        // SAFETY: By the type invariant `live` equals `owned`, obtained from `into_raw`, and its
+        // reference outlives `'a` (above).
+        Some(unsafe { ArcBorrow::from_raw(ptr) })
     }
 
     /// # Safety
