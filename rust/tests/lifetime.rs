@@ -95,6 +95,55 @@ mod cases {
     }
 
     #[test]
+    fn requests_sharing_a_bucket_stay_apart() -> Result {
+        // Three live sockets of one destructor shard: their requests share a bucket of the
+        // request table. Each lookup must find its own request, and a cancel and destruction
+        // in the middle, at the head and at the tail of the bucket must take only its own.
+        let mut all = KVec::new();
+        let shard = loop {
+            let ts = TestSocket::new()?;
+            let shard = ts.key().shard();
+            all.push(ts, GFP_KERNEL)?;
+            if all.iter().filter(|t| t.key().shard() == shard).count() == 3 {
+                break shard;
+            }
+            // Beyond twice the shards, some shard has three (pigeonhole).
+            assert!(all.len() <= 2 * DESTRUCT_SHARDS);
+        };
+        let mut same = KVec::new();
+        for ts in all {
+            if ts.key().shard() == shard {
+                same.push(ts, GFP_KERNEL)?;
+            }
+        }
+        let hn = test_hn(5);
+        let mut recs = KVec::new();
+        for ts in same.iter() {
+            let rec = Recorder::new();
+            submit(&hn, ts, &rec)?;
+            recs.push(rec, GFP_KERNEL)?;
+        }
+        let found = |ts: &TestSocket| request::lookup(ts.key()).is_some_and(|r| r.sk() == ts.key());
+        assert!(same.iter().all(found));
+        // Submitted in order, so the second is in the middle of the bucket.
+        let mut slots = [None, None, None];
+        for (i, ts) in same.into_iter().enumerate() {
+            slots[i] = Some(ts);
+        }
+        for i in [1, 0, 2] {
+            let ts = slots[i].take().ok_or(EINVAL)?;
+            assert!(request::cancel(ts.sk()));
+            let key = ts.key();
+            ts.close();
+            assert!(recs[i].destroyed());
+            assert!(request::lookup(key).is_none());
+            assert!(slots.iter().flatten().all(found));
+        }
+        assert!(recs.iter().all(|r| r.calls() == 0));
+        Ok(())
+    }
+
+    #[test]
     fn accept_is_fifo() -> Result {
         let a = TestSocket::new()?;
         let b = TestSocket::new()?;

@@ -27,7 +27,8 @@ use crate::{
             file_count,
             Sock,
             SockKey,
-            Socket, //
+            Socket,
+            DESTRUCT_SHARDS, //
         },
     },
     capi::TlsHandshakeArgs,
