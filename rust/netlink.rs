@@ -110,10 +110,10 @@ impl DoHandler for AcceptOp {
 
 fn accept(info: &Info<'_>) -> Result {
     let net = info.net();
+    let class = info.required_attr(attr_accept::HANDLER_CLASS)?.get_u32()?;
     let taken = {
         let rcu = rcu::read_lock();
         let hn = request::pernet_rcu(net, &rcu).ok_or(EOPNOTSUPP)?;
-        let class = info.required_attr(attr_accept::HANDLER_CLASS)?.get_u32()?;
         // `none` or an unknown class has no requests.
         let class = HandlerClass::from_u32(class).ok_or(EAGAIN)?;
         hn.accept_next(class).ok_or(EAGAIN)?

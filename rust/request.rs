@@ -590,7 +590,7 @@ pub(crate) fn pernet_rcu<'a>(
 /// it; `hooks` is the shard's registry, set up by [`register`].
 pub(crate) struct Bucket {
     reqs: List<Request>,
-    hooks: Option<DestructHooks>,
+    hooks: Option<DestructHooks<RequestTableHook>>,
 }
 
 impl Bucket {
@@ -776,7 +776,7 @@ fn enqueue<P: Proto>(
     queue.push(req.clone_arc())?;
     let guarded = req.guarded.access_mut(&mut queue);
     let installed = match &guarded.state {
-        State::Pending(pin) => hooks.install::<RequestTableHook>(pin, module),
+        State::Pending(pin) => hooks.install(pin, module),
         // Just created as `Pending`.
         _ => Err(EINVAL),
     };

@@ -280,7 +280,7 @@ pub(crate) trait SockDestructor: Sized {
 ///
 /// # Invariants
 ///
-/// While the hook exists, the `sk_destruct` of `sk` is `destruct_trampoline::<D>` unless
+/// While the hook exists, the `sk_destruct` of `sk` is its registry's `ours` unless
 /// someone else replaced it since (then the hook is never removed and keeps the module), and
 /// `saved` is what it was before; `module` is released only by [`DestructHooks::uninstall`]
 /// (which restores `saved` first) or after the chained destructor ran.
@@ -291,30 +291,37 @@ pub(crate) struct DestructHook<D: SockDestructor> {
     _owner: PhantomData<fn() -> D>,
 }
 
-/// The right to install and remove destructor hooks on the sockets of one shard
+/// The right to install and remove the destructor hooks of `D` on the sockets of one shard
 /// ([`SockKey::shard`]). Whoever holds it (under a lock) serialises every change this module
 /// makes to the `sk_destruct` of those sockets.
 ///
 /// # Invariants
 ///
-/// At most one `DestructHooks` is ever created per shard; `shard` is below
-/// [`DESTRUCT_SHARDS`].
-pub(crate) struct DestructHooks {
+/// At most one `DestructHooks` is ever created per shard, for one `D`; `shard` is below
+/// [`DESTRUCT_SHARDS`]. `ours` is `destruct_trampoline::<D>`, taken once, so that `uninstall`
+/// compares with the very address `install` wrote (a generic function's address is not
+/// guaranteed to be the same everywhere it is taken).
+pub(crate) struct DestructHooks<D: SockDestructor> {
     shard: usize,
+    ours: DestructFn,
+    _owner: PhantomData<fn() -> D>,
 }
 
 /// Whether the shards' [`DestructHooks`] were created.
 static HOOKS_CLAIMED: Atomic<bool> = Atomic::new(false);
 
-impl DestructHooks {
+impl<D: SockDestructor> DestructHooks<D> {
     /// The module's hook registries, one per shard in shard order: `None` after the first
     /// call.
     pub(crate) fn claim() -> Option<impl Iterator<Item = Self>> {
-        // INVARIANT: Only the caller that flips the flag gets them, one per shard.
-        HOOKS_CLAIMED
-            .cmpxchg(false, true, Full)
-            .ok()
-            .map(|_| (0..DESTRUCT_SHARDS).map(|shard| DestructHooks { shard }))
+        HOOKS_CLAIMED.cmpxchg(false, true, Full).ok()?;
+        let ours: DestructFn = destruct_trampoline::<D>;
+        // INVARIANT: Only the caller that flipped the flag gets them, one per shard.
+        Some((0..DESTRUCT_SHARDS).map(move |shard| DestructHooks {
+            shard,
+            ours,
+            _owner: PhantomData,
+        }))
     }
 
     /// Whether this registry may change the destructor of `pin`'s socket.
@@ -324,7 +331,7 @@ impl DestructHooks {
 
     /// Installs the destructor of `D` in the pinned socket; `EBUSY` if it is already there,
     /// `EINVAL` if the socket is not in this registry's shard.
-    pub(crate) fn install<D: SockDestructor>(
+    pub(crate) fn install(
         &mut self,
         pin: &SocketPin,
         module: ModuleRef,
@@ -333,7 +340,7 @@ impl DestructHooks {
             return Err(EINVAL);
         }
         let sk = pin.sk.as_ptr();
-        let ours: DestructFn = destruct_trampoline::<D>;
+        let ours = self.ours;
         // SAFETY: The pin keeps the sock alive. This module's changes of this socket's
         // `sk_destruct` are serialised by `&mut self` (one registry per shard, checked above);
         // the socket's owner, the only other writer, is the consumer calling us and does not
@@ -357,14 +364,13 @@ impl DestructHooks {
     ///
     /// A `pin` of another shard, or a destructor that is no longer ours, is a bug: the hook is
     /// then kept, loudly, as [`Drop`] does.
-    pub(crate) fn uninstall<D: SockDestructor>(&mut self, hook: DestructHook<D>, pin: &SocketPin) {
+    pub(crate) fn uninstall(&mut self, hook: DestructHook<D>, pin: &SocketPin) {
         if kernel::warn_on!(!self.covers(pin) || pin.key() != hook.sk) {
             return;
         }
-        let ours: DestructFn = destruct_trampoline::<D>;
         // SAFETY: As in `install`.
         let current = unsafe { helpers::hs_sk_get_destruct(pin.sk.as_ptr()) };
-        if kernel::warn_on!(current.is_none_or(|f| f as usize != ours as usize)) {
+        if kernel::warn_on!(current.is_none_or(|f| f as usize != self.ours as usize)) {
             return;
         }
         let mut me = ManuallyDrop::new(hook);

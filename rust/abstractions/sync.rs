@@ -107,7 +107,10 @@ const READY: i32 = 2;
 impl<B: GlobalLockBackend<Backend = SpinLockBhBackend>> GlobalLockBh<B> {
     /// A lock holding `data`, to be initialised on first use.
     ///
-    /// `B` names this lock's class; give each `GlobalLockBh` a backend type of its own.
+    /// `B` names this lock's class. Several locks may share one `B` (the request table's
+    /// buckets do) only because the kernel's guard never leaves this type: a
+    /// `GlobalLockedBy<_, B>` would take any of them for all, so this type must never hand out
+    /// its `GlobalGuard`.
     pub(crate) const fn new(data: B::Item) -> Self {
         Self {
             // SAFETY: `lock` is used only through `lock()`, which initialises it first. `B` must

@@ -96,41 +96,63 @@ mod cases {
 
     #[test]
     fn requests_sharing_a_bucket_stay_apart() -> Result {
-        // Three live sockets of one destructor shard: their requests share a bucket of the
-        // request table. Each lookup must find its own request, and a cancel and destruction
-        // in the middle, at the head and at the tail of the bucket must take only its own.
+        // Four live sockets of one destructor shard: their requests share a bucket of the
+        // request table. Each lookup must find its own request; a submit withdrawn for want of
+        // an agent, and cancels and destructions in the middle, at the tail and at the head of
+        // the bucket, must take out only their own.
         let mut all = KVec::new();
         let shard = loop {
             let ts = TestSocket::new()?;
             let shard = ts.key().shard();
             all.push(ts, GFP_KERNEL)?;
-            if all.iter().filter(|t| t.key().shard() == shard).count() == 3 {
+            if all.iter().filter(|t| t.key().shard() == shard).count() == 4 {
                 break shard;
             }
-            // Beyond twice the shards, some shard has three (pigeonhole).
-            assert!(all.len() <= 2 * DESTRUCT_SHARDS);
+            // Beyond three times the shards, some shard has four (pigeonhole).
+            assert!(all.len() <= 3 * DESTRUCT_SHARDS);
         };
-        let mut same = KVec::new();
+        let mut slots = [None, None, None];
+        let mut withdrawn = None;
         for ts in all {
-            if ts.key().shard() == shard {
-                same.push(ts, GFP_KERNEL)?;
+            if ts.key().shard() != shard {
+                continue;
+            }
+            match slots.iter_mut().find(|s| s.is_none()) {
+                Some(slot) => *slot = Some(ts),
+                None => withdrawn = Some(ts),
             }
         }
+        let withdrawn = withdrawn.ok_or(EINVAL)?;
         let hn = test_hn(5);
         let mut recs = KVec::new();
-        for ts in same.iter() {
+        for ts in slots.iter().flatten() {
             let rec = Recorder::new();
             submit(&hn, ts, &rec)?;
             recs.push(rec, GFP_KERNEL)?;
         }
         let found = |ts: &TestSocket| request::lookup(ts.key()).is_some_and(|r| r.sk() == ts.key());
-        assert!(same.iter().all(found));
-        // Submitted in order, so the second is in the middle of the bucket.
-        let mut slots = [None, None, None];
-        for (i, ts) in same.into_iter().enumerate() {
-            slots[i] = Some(ts);
-        }
-        for i in [1, 0, 2] {
+        assert!(slots.iter().flatten().all(found));
+
+        // Enters the bucket at its tail, then is taken back out of it.
+        let rec = Recorder::new();
+        let destructor = withdrawn.destructor();
+        let ret = request::submit_to(
+            &hn,
+            withdrawn.socket(),
+            test_proto(&rec),
+            Gfp::KERNEL,
+            |_, _, _| Err(ESRCH),
+        );
+        assert_eq!(ret, Err(ESRCH));
+        assert!(request::lookup(withdrawn.key()).is_none());
+        assert!(withdrawn.destructor() == destructor);
+        assert!(slots.iter().flatten().all(found));
+        withdrawn.close();
+        assert!(rec.destroyed());
+
+        // Submitted in order, so the second is in the middle of the bucket and the third at
+        // its tail.
+        for i in [1, 2, 0] {
             let ts = slots[i].take().ok_or(EINVAL)?;
             assert!(request::cancel(ts.sk()));
             let key = ts.key();
@@ -139,7 +161,7 @@ mod cases {
             assert!(request::lookup(key).is_none());
             assert!(slots.iter().flatten().all(found));
         }
-        assert!(recs.iter().all(|r| r.calls() == 0));
+        assert!(recs.iter().all(|r| r.calls() == 0) && rec.calls() == 0);
         Ok(())
     }
 

@@ -255,8 +255,8 @@ mod cases {
     #[test]
     fn hello_in_atomic_context_allocates_atomically() -> Result {
         // Known bug 2, for the whole submit path: a consumer in atomic context passes
-        // GFP_ATOMIC. Every allocation of the request (protocol data, peer name, peer ids,
-        // request, queue and table nodes, the READY message) must honour it; one that may
+        // GFP_ATOMIC. Every allocation of the request (peer name, peer ids, the request, the
+        // queue's growth, the READY message) must honour it; one that may
         // sleep is reported by the might-sleep check, which fails the run. The announcement
         // builds READY with the consumer's flags and finds no agent (ESRCH).
         let hn = test_hn(5);
