@@ -14,7 +14,8 @@
 #   --handshakes N    handshakes per closed-loop row (default 2000)
 #   --profile         instead: one boot per service with the function
 #                     profiler on the service's functions during a closed
-#                     loop (tools/bench/profile.sh); prints both tables
+#                     loop, then perf sampling every CPU during another
+#                     (tools/bench/profile.sh); prints both profiles
 # Writes build/bench/results.json, build/bench/throughput.png and the
 # consoles of the boots; prints the table.
 set -euo pipefail
@@ -35,8 +36,8 @@ out=$TOP/build/bench
 start=$(date +%s)
 step() { say "[$(($(date +%s) - start)) s] $*"; }
 
-step "prerequisites (python3-matplotlib draws the plot)"
-"$TOP"/scripts/prereqs.sh python3-matplotlib
+step "prerequisites (python3-matplotlib draws the plot; perf needs zlib and liblzma)"
+"$TOP"/scripts/prereqs.sh python3-matplotlib zlib1g-dev liblzma-dev
 
 # The two kernels, one after the other (each takes both cores).
 step "benchmark kernels (cold: about 8 min each on 2 cores)"
@@ -100,6 +101,28 @@ boot() {
 }
 
 if [ $profile = 1 ]; then
+	# perf from the kernel's own tools/perf with its optional libraries off:
+	# it needs only libelf, zlib and liblzma, which the guest root has too.
+	# It sees the module's Rust functions, which the function profiler
+	# cannot (no fentry calls in Rust code in 7.3). Cached with the sources.
+	pdir=$CACHE/perf-$KSRC_DEB_VERSION-$(patches_key)
+	if [ ! -x "$pdir/perf" ]; then
+		step "perf from the kernel's tools/perf (cold: about 3 min)"
+		rm -rf "$pdir.tmp"
+		mkdir -p "$pdir.tmp"
+		make -C "$(ksrc_dir)/tools/perf" O="$pdir.tmp" -j"$JOBS" NO_RUST=1 \
+			NO_LIBTRACEEVENT=1 NO_LIBPYTHON=1 NO_LIBPERL=1 NO_JEVENTS=1 \
+			NO_LIBBPF=1 NO_BPF_SKEL=1 NO_SLANG=1 NO_GTK2=1 NO_LIBNUMA=1 \
+			NO_LIBCAP=1 NO_BABELTRACE=1 NO_LIBUNWIND=1 NO_DEMANGLE=1 \
+			NO_LIBCRYPTO=1 NO_SDT=1 NO_LIBLLVM=1 NO_CAPSTONE=1 \
+			> "$out/perf-build.log" 2>&1 ||
+			{ tail -30 "$out/perf-build.log" >&2; die "perf did not build"; }
+		rm -rf "$pdir"
+		mv "$pdir.tmp" "$pdir"
+	fi
+	for svc in module c; do
+		cp "$pdir/perf" "$out/files-$svc/"
+	done
 	for svc in module c; do
 		step "profile: $svc"
 		boot "$svc" "profile-$svc" "$TOP/tools/bench/profile.sh" "$svc" "$handshakes"

@@ -1,11 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# In the guest: where a handshake's time goes in the service, with the
-# kernel's function profiler (ftrace), for "make bench PROFILE=1" (scripts/bench.sh
-# --profile). One consumer thread and one null agent make HANDSHAKES
-# handshakes while the profiler times the service's functions (the whole
-# module, or the C service's) and the kernel functions both call; the
-# table, per handshake, goes to /mnt/run/out/profile-SERVICE.txt.
+# In the guest: where a handshake's time goes in the service, for
+# "make bench BENCH_FLAGS=--profile" (scripts/bench.sh --profile). One
+# consumer thread and one null agent make HANDSHAKES handshakes while the
+# kernel's function profiler (ftrace) times the service's C functions and
+# the kernel functions both services call; then 20 times as many while perf
+# samples every CPU, which also sees the module's Rust functions. The
+# profiles go to /mnt/run/out/profile-SERVICE.txt.
 #
 # usage: profile.sh SERVICE HANDSHAKES
 set -u
@@ -54,6 +55,48 @@ echo > "$tr/trace"
 echo 1 > "$tr/events/handshake/enable"
 echo "add 1 500" > "$ctl" && echo go > "$ctl" && echo wait > "$ctl"
 echo 0 > "$tr/events/handshake/enable"
+
+# Sampling: perf on every CPU at 2 kHz (the guest samples at about its
+# tick, 250 Hz per CPU, under emulation) around 20 times as many
+# handshakes. The service's share of the samples, times the loop's wall
+# time and the CPUs, is its CPU time per handshake.
+pcount=$((count * 20))
+echo reset > "$ctl"
+echo 0 > /proc/sys/kernel/kptr_restrict
+echo -1 > /proc/sys/kernel/perf_event_paranoid
+t0=$(date +%s%N)
+"$files/perf" record -a -F 2000 -q -o /tmp/bench/perf.data -- \
+	sh -c "echo 'add 1 $pcount' > $ctl && echo go > $ctl && echo wait > $ctl" \
+	2> /tmp/bench/perf.err || echo "perf record failed: $(tail -3 /tmp/bench/perf.err)"
+t1=$(date +%s%N)
+presult=$(tr -d '\n' < "$ctl")
+"$files/perf" report -i /tmp/bench/perf.data --stdio --no-children --sort dso,sym \
+	-q 2> /dev/null | sed 's/^ *//' > /tmp/bench/perf.txt
+# Lines: "PCT% DSO [k] SYMBOL". The module's functions are those of its
+# object; the C service's are named after it in the kernel's.
+if [ "$service" = module ]; then
+	own='$2 == "[handshake]"'
+else
+	own='$2 == "[kernel.kallsyms]" && $4 ~ /^(handshake_|tls_handshake_|tls_client_hello|tls_server_hello)/'
+fi
+awk -v n="$pcount" -v ns=$((t1 - t0)) -v cpus="$(nproc)" '
+	{ p = $1; sub(/%/, "", p); total += p }
+	'"$own"' { mine += p; if (k < 25) top[k++] = $0 }
+	$4 ~ /^(do_idle|default_idle|pv_native_safe_halt|native_safe_halt|cpuidle_idle_call|default_idle_call|acpi_safe_halt)$/ ||
+		$4 ~ /^(arch_cpu_idle|poll_idle|intel_idle|mwait_idle|cpu_idle_poll)/ { idle += p }
+	END {
+		printf "perf: %d handshakes in %.2f s, %d CPUs; idle %.1f%% of the samples\n", n, ns / 1e9, cpus, idle
+		printf "perf: the service'"'"'s own code: %.2f%% of the samples, %.2f us of CPU per handshake\n", mine, mine / 100 * ns / 1e3 * cpus / n
+		print "perf: its functions (share of all samples):"
+		for (i = 0; i < k; i++) print "  " top[i]
+	}' /tmp/bench/perf.txt > /tmp/bench/perf-summary
+{
+	echo "result $presult"
+	cat /tmp/bench/perf-summary
+	echo "perf: every function (share of all samples), the first 40:"
+	head -40 /tmp/bench/perf.txt | sed 's/^/  /'
+} > /tmp/bench/perf-report
+
 kill -TERM "$agent"
 wait "$agent"
 awk '
@@ -90,6 +133,8 @@ cat "$tr"/trace_stat/function* | awk -v n="$count" '
 	cat /tmp/bench/stages
 	echo "    ns/hs  calls/hs function (time includes the functions it calls)"
 	head -60 /tmp/bench/profile
+	echo
+	cat /tmp/bench/perf-report
 } > "$out/profile-$service.txt"
 cat "$out/profile-$service.txt"
 echo "handshake-bench-ok"
