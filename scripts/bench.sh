@@ -107,7 +107,7 @@ if [ $profile = 1 ]; then
 	# cannot (no fentry calls in Rust code in 7.3). Cached with the sources.
 	pdir=$CACHE/perf-$KSRC_DEB_VERSION-$(patches_key)
 	if [ ! -x "$pdir/perf" ]; then
-		step "perf from the kernel's tools/perf (cold: about 3 min)"
+		step "perf from the kernel's tools/perf (cold: under a minute)"
 		rm -rf "$pdir.tmp"
 		mkdir -p "$pdir.tmp"
 		make -C "$(ksrc_dir)/tools/perf" O="$pdir.tmp" -j"$JOBS" NO_RUST=1 \
