@@ -9,6 +9,7 @@
 # module/C of the medians over the rounds, with the spread of the rounds.
 #
 # usage: scripts/bench.sh [--rounds N] [--workloads LIST] [--handshakes N] [--profile]
+#                         [--inline-helpers]
 #   --rounds N        boots per service (default 3)
 #   --workloads LIST  floor,closed,netns,backlog,slab,tlshd (default: all)
 #   --handshakes N    handshakes per closed-loop row (default 2000)
@@ -16,9 +17,16 @@
 #                     profiler on the service's functions during a closed
 #                     loop, then perf sampling every CPU during another
 #                     (tools/bench/profile.sh); prints both profiles
+#   --inline-helpers  both kernels built with clang 22, rustc's LLVM, and
+#                     CONFIG_RUST_INLINE_HELPERS, which inlines the kernel
+#                     crate's C helpers into Rust code (scripts/kernel/
+#                     inline-helpers.fragment); the C service is built with
+#                     the same compiler
 # Writes build/bench/results.json, build/bench/throughput.png and the
 # consoles of the boots; prints the table.
 set -euo pipefail
+# The compiler is chosen before lib.sh sets up the tool paths.
+for a in "$@"; do [ "$a" = --inline-helpers ] && export HS_LLVM=22; done
 . "$(dirname "$0")/lib.sh"
 
 rounds=3 workloads=floor,closed,netns,backlog,slab,tlshd handshakes=2000 profile=0
@@ -28,7 +36,8 @@ while [ $# -gt 0 ]; do
 	--workloads) workloads=$2; shift 2 ;;
 	--handshakes) handshakes=$2; shift 2 ;;
 	--profile) profile=1; shift ;;
-	*) die "usage: $0 [--rounds N] [--workloads LIST] [--handshakes N] [--profile]" ;;
+	--inline-helpers) shift ;;
+	*) die "usage: $0 [--rounds N] [--workloads LIST] [--handshakes N] [--profile] [--inline-helpers]" ;;
 	esac
 done
 
@@ -37,7 +46,10 @@ start=$(date +%s)
 step() { say "[$(($(date +%s) - start)) s] $*"; }
 
 step "prerequisites (python3-matplotlib draws the plot; perf needs zlib and liblzma)"
-"$TOP"/scripts/prereqs.sh python3-matplotlib zlib1g-dev liblzma-dev
+llvm=()
+[ "$LLVM_SUFFIX" = -19 ] ||
+	llvm=("clang$LLVM_SUFFIX" "lld$LLVM_SUFFIX" "llvm$LLVM_SUFFIX" "libclang$LLVM_SUFFIX-dev")
+"$TOP"/scripts/prereqs.sh python3-matplotlib zlib1g-dev liblzma-dev "${llvm[@]}"
 
 # The two kernels, one after the other (each takes both cores).
 step "benchmark kernels (cold: about 8 min each on 2 cores)"

@@ -11,7 +11,10 @@ KVER=7.3
 KSRC_DEB_VERSION=7.3.4-1~bpo13+1
 KSRC_PKG=linux-source-$KVER
 
-LLVM_SUFFIX=-19
+# The LLVM toolchain: trixie's clang 19, or HS_LLVM=22 (make bench
+# --inline-helpers) for benchmark kernels built with clang on rustc's own
+# LLVM, which lets the kernel inline its C helpers into Rust code.
+LLVM_SUFFIX=-${HS_LLVM:-19}
 export LIBCLANG_PATH=/usr/lib/llvm$LLVM_SUFFIX/lib
 BINDGEN=${BINDGEN:-$HOME/.cargo/bin/bindgen}
 KMAKE_FLAGS=(LLVM=$LLVM_SUFFIX RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
@@ -39,6 +42,10 @@ kernel_fragments() {
 	bench) printf '%s\n' "$k/config.fragment" "$k/bench.fragment" ;;
 	bench-reference) printf '%s\n' "$k/config.fragment" \
 		"$k/reference.fragment" "$k/bench.fragment" ;;
+	esac
+	case $1:${HS_LLVM:-19} in
+	bench*:19) ;;
+	bench*:*) echo "$k/inline-helpers.fragment" ;;
 	esac
 }
 
