@@ -29,6 +29,10 @@ module! {
     authors: ["The handshake-rs authors"],
     description: "Generic netlink handshake service (TLS handshake upcalls)",
     license: "GPL",
+    // MODULE_ALIAS_GENL_FAMILY("handshake"): generic netlink asks for this alias
+    // (PF_NETLINK 16, NETLINK_GENERIC 16) when an agent resolves a family it does not know,
+    // so an agent loads the service.
+    alias: ["net-pf-16-proto-16-family-handshake"],
     params: {
         pending_max: u32 {
             default: 0,
