@@ -25,7 +25,9 @@
 # Writes build/bench/results.json, build/bench/throughput.png and the
 # consoles of the boots; prints the table.
 set -euo pipefail
-# The compiler is chosen before lib.sh sets up the tool paths.
+# The compiler is chosen before lib.sh sets up the tool paths, by the
+# option alone.
+unset HS_LLVM
 for a in "$@"; do [ "$a" = --inline-helpers ] && export HS_LLVM=22; done
 . "$(dirname "$0")/lib.sh"
 

@@ -10,6 +10,8 @@
 #
 # Each tier leaves its console or output log in build/results/.
 set -uo pipefail
+# Only make bench --inline-helpers builds with another compiler.
+unset HS_LLVM
 . "$(dirname "$0")/lib.sh"
 
 flavour=test

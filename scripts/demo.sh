@@ -8,6 +8,8 @@
 #   scripts/demo.sh               test kernel + handshake.ko
 #   scripts/demo.sh --reference   reference kernel (the in-tree C service)
 set -euo pipefail
+# Only make bench --inline-helpers builds with another compiler.
+unset HS_LLVM
 . "$(dirname "$0")/lib.sh"
 
 flavour=test

@@ -11,7 +11,7 @@ KVER=7.3
 KSRC_DEB_VERSION=7.3.4-1~bpo13+1
 KSRC_PKG=linux-source-$KVER
 
-# The LLVM toolchain: trixie's clang 19, or HS_LLVM=22 (make bench
+# The LLVM toolchain: Debian's clang 19, or HS_LLVM=22 (make bench
 # --inline-helpers) for benchmark kernels built with clang on rustc's own
 # LLVM, which lets the kernel inline its C helpers into Rust code.
 LLVM_SUFFIX=-${HS_LLVM:-19}

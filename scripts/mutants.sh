@@ -12,6 +12,8 @@
 #
 #   scripts/mutants.sh [NN...]   only the mutants with these numbers
 set -uo pipefail
+# Only make bench --inline-helpers builds with another compiler.
+unset HS_LLVM
 . "$(dirname "$0")/lib.sh"
 
 "$TOP"/scripts/prereqs.sh >/dev/null || die "prerequisites failed"
