@@ -72,6 +72,13 @@ t1=$(date +%s%N)
 presult=$(tr -d '\n' < "$ctl")
 "$files/perf" report -i /tmp/bench/perf.data --stdio --no-children --sort dso,sym \
 	-q 2> /dev/null | sed 's/^ *//' > /tmp/bench/perf.txt
+# Where the CPU goes, by process (the consumer's kernel threads, the
+# agent, perf itself, the idle tasks), in us per handshake.
+"$files/perf" report -i /tmp/bench/perf.data --stdio --no-children --sort comm \
+	-q 2> /dev/null | sed 's/^ *//' | awk -v n="$pcount" -v ns=$((t1 - t0)) -v cpus="$(nproc)" '
+	{ p = $1; sub(/%/, "", p); $1 = ""; sub(/^ /, "")
+	  printf "  %6.2f%% %8.2f us/hs  %s\n", p, p / 100 * ns / 1e3 * cpus / n, $0 }' |
+	head -12 > /tmp/bench/perf-comm
 # Lines: "PCT% DSO [k] SYMBOL". The module's functions are those of its
 # object; the C service's are named after it in the kernel's.
 if [ "$service" = module ]; then
@@ -93,6 +100,8 @@ awk -v n="$pcount" -v ns=$((t1 - t0)) -v cpus="$(nproc)" '
 {
 	echo "result $presult"
 	cat /tmp/bench/perf-summary
+	echo "perf: CPU by process:"
+	cat /tmp/bench/perf-comm
 	echo "perf: every function (share of all samples), the first 40:"
 	head -40 /tmp/bench/perf.txt | sed 's/^/  /'
 } > /tmp/bench/perf-report
