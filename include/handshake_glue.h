@@ -40,6 +40,9 @@ struct net *hs_sock_net(const struct sock *sk);
 void **hs_net_generic(const struct net *net, unsigned int id);
 
 struct net *hs_genl_info_net(const struct genl_info *info);
+struct net *hs_current_net_get(void);
+void hs_get_net(struct net *net);
+void hs_put_net(struct net *net);
 int hs_genlmsg_reply(struct sk_buff *skb, struct genl_info *info);
 int hs_genlmsg_multicast_netns(const struct genl_family *family,
 			       struct net *net, struct sk_buff *skb,
@@ -80,6 +83,10 @@ void hs_trace_cmd_done(const struct net *net, const void *req,
 		       const struct sock *sk, int fd);
 void hs_trace_cmd_done_err(const struct net *net, const void *req,
 			   const struct sock *sk, int err);
+void hs_trace_cmd_done_unknown_attrs(const struct net *net, const void *req,
+				     const struct sock *sk, int count);
+void hs_trace_ready_again(const struct net *net, const void *req,
+			  const struct sock *sk, int count);
 void hs_trace_tls_contenttype(const struct sock *sk, u8 type);
 void hs_trace_tls_alert_send(const struct sock *sk, u8 level, u8 desc);
 void hs_trace_tls_alert_recv(const struct sock *sk, u8 level, u8 desc);

@@ -76,6 +76,10 @@ HS_REQ_VAL_EVENT(handshake_cmd_accept);
 HS_REQ_VAL_EVENT(handshake_cmd_accept_err);
 HS_REQ_VAL_EVENT(handshake_cmd_done);
 HS_REQ_VAL_EVENT(handshake_cmd_done_err);
+/* A DONE carried this many attributes of types the module does not know. */
+HS_REQ_VAL_EVENT(handshake_cmd_done_unknown_attrs);
+/* READY was sent again this many times for an agent that joined. */
+HS_REQ_VAL_EVENT(handshake_ready_again);
 
 TRACE_EVENT(tls_contenttype,
 	TP_PROTO(const struct sock *sk, unsigned char type),

@@ -138,6 +138,14 @@ impl HandlerClass {
             Self::Tlshd => mcgrp::TLSHD,
         }
     }
+
+    /// The class whose requests are announced on multicast group `group`, if any.
+    pub(crate) fn of_group(group: u32) -> Option<Self> {
+        match group {
+            mcgrp::TLSHD => Some(Self::Tlshd),
+            _ => None,
+        }
+    }
 }
 
 /// Multicast group names, in registration order.

@@ -8,11 +8,14 @@
 use crate::{
     abstractions::{
         genl::{
+            BindHandler,
             DoHandler,
             Family,
             GenlMsg,
             Gfp,
             Info,
+            McGroup,
+            Policy,
             SplitOp, //
         },
         module,
@@ -42,7 +45,6 @@ use kernel::{
         file::FileDescriptorReservation,
         File, //
     },
-    net::netlink::MulticastGroup,
     prelude::*,
     sync::{
         aref::ARef,
@@ -52,27 +54,46 @@ use kernel::{
 };
 
 static OPS: [SplitOp; 2] = [
-    SplitOp::new_do::<AcceptOp>(
-        cmd::ACCEPT,
-        &tables::ACCEPT_POLICY,
-        tables::ACCEPT_ADMIN_PERM,
-    ),
-    SplitOp::new_do::<DoneOp>(cmd::DONE, &tables::DONE_POLICY, tables::DONE_ADMIN_PERM),
+    SplitOp::new_do::<AcceptOp>(cmd::ACCEPT, tables::ACCEPT_ADMIN_PERM),
+    SplitOp::new_do::<DoneOp>(cmd::DONE, tables::DONE_ADMIN_PERM),
 ];
 
-static MCGRPS: [MulticastGroup; 2] = [
-    MulticastGroup::const_new(tables::MCGRP_NAMES[0]),
-    MulticastGroup::const_new(tables::MCGRP_NAMES[1]),
+/// The groups. Only agents may hear READY: joining `tlshd` takes `CAP_NET_ADMIN` over the
+/// namespace (the C service lets anyone join, and an unprivileged listener makes submits
+/// believe an agent is there). The flags are not on the wire: the family reports the same
+/// groups.
+static MCGRPS: [McGroup; 2] = [
+    McGroup::new(tables::MCGRP_NAMES[0]),
+    McGroup::admin(tables::MCGRP_NAMES[1]),
 ];
 
 /// The `handshake` family.
-pub(crate) static FAMILY: Family = Family::const_new(
+pub(crate) static FAMILY: Family = Family::const_new_with_bind::<AgentJoins>(
     &module::THIS_MODULE,
     tables::FAMILY_NAME,
     tables::FAMILY_VERSION,
     &OPS,
     &MCGRPS,
 );
+
+/// The groups, as registered.
+#[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
+pub(crate) fn mcgrps() -> &'static [McGroup] {
+    &MCGRPS
+}
+
+/// An agent joining a class's group gets READY again for the requests of that class pending
+/// in its namespace, so a restarted agent does not leave requests queued while it was away
+/// waiting for a READY that was sent before it listened.
+enum AgentJoins {}
+
+impl BindHandler for AgentJoins {
+    fn bind(group: u32) {
+        if let Some(class) = HandlerClass::of_group(group) {
+            request::agent_joins(class, announce);
+        }
+    }
+}
 
 /// The operations table.
 #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
@@ -97,6 +118,7 @@ struct AcceptOp;
 
 impl DoHandler for AcceptOp {
     const MAXATTR: u16 = tables::ACCEPT_MAXATTR;
+    const POLICY: &'static [Policy] = &tables::ACCEPT_POLICY;
 
     fn doit(info: &Info<'_>) -> Result {
         let net = info.net();
@@ -167,6 +189,11 @@ struct DoneOp;
 
 impl DoHandler for DoneOp {
     const MAXATTR: u16 = tables::DONE_MAXATTR;
+    const POLICY: &'static [Policy] = &tables::DONE_POLICY;
+    /// An agent newer than the module may report more than it knows (upstream's DONE is growing
+    /// attributes): the outcome it carries still completes the request. The agent can tell what
+    /// the module understands from the policy the family reports, which lists only these.
+    const TOLERATE_UNKNOWN: bool = true;
 
     fn doit(info: &Info<'_>) -> Result {
         let net = info.net();
@@ -178,6 +205,11 @@ impl DoHandler for DoneOp {
             return Err(EBUSY);
         };
         tp::handshake_cmd_done(net, req.id(), Some(sk), fd);
+        let unknown = info.unknown_attrs();
+        if unknown > 0 {
+            let unknown = i32::try_from(unknown).unwrap_or(i32::MAX);
+            tp::handshake_cmd_done_unknown_attrs(net, req.id(), Some(sk), unknown);
+        }
         let status = info
             .attr(attr_done::STATUS)
             .map(|a| a.get_u32())

@@ -74,6 +74,7 @@ use core::pin::Pin;
 use kernel::{
     bindings,
     fs::File,
+    impl_has_delayed_work,
     list::{
         List,
         ListArc,
@@ -92,6 +93,12 @@ use kernel::{
         GlobalLockBackend,
         LockClassKey,
         LockedBy, //
+    },
+    workqueue::{
+        self,
+        new_delayed_work,
+        DelayedWork,
+        WorkItem, //
     },
 };
 
@@ -414,6 +421,14 @@ impl Queue {
         self.max
     }
 
+    /// The number of pending requests of `class`.
+    fn pending_of(&self, class: HandlerClass) -> usize {
+        self.reqs
+            .iter()
+            .filter(|r| r.proto.class() == class)
+            .count()
+    }
+
     /// Whether the namespace is going away.
     #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
     pub(crate) fn draining(&self) -> bool {
@@ -521,6 +536,109 @@ impl HandshakeNet {
             // The consumer's callback runs with no lock held.
             drop(completion);
         }
+    }
+}
+
+/// How a READY is sent: the family's `announce`, or a test's stand-in.
+pub(crate) type Announce = fn(&Net, HandlerClass, Gfp) -> Result;
+
+/// Ticks [`ReadyAgain`] waits for a joining agent's subscription to take effect, at most.
+pub(crate) const READY_AGAIN_TICKS: u32 = 50;
+
+/// READY sent again, for each request of `class` pending in `net`, once an agent that is
+/// joining the class's group hears it.
+///
+/// The generic netlink core tells the family about a joining socket before the socket is in
+/// the group, so this runs from a work item a tick later, and again every tick while nobody
+/// listens yet, [`READY_AGAIN_TICKS`] times at most. It holds a reference on the namespace, its
+/// state and the module until it ends.
+#[pin_data]
+struct ReadyAgain {
+    net: ARef<Net>,
+    hn: Arc<HandshakeNet>,
+    class: HandlerClass,
+    announce: Announce,
+    ticks: u32,
+    _module: ModuleRef,
+    #[pin]
+    work: DelayedWork<ReadyAgain>,
+}
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self> for ReadyAgain { self.work }
+}
+
+impl WorkItem for ReadyAgain {
+    type Pointer = Pin<KBox<Self>>;
+
+    fn run(mut this: Pin<KBox<Self>>) {
+        // A drained queue has nothing pending.
+        let pending = this.hn.queue.lock().pending_of(this.class);
+        if pending == 0 {
+            return;
+        }
+        // `announce` fails with `ESRCH` while nobody listens.
+        match (this.announce)(&this.net, this.class, Gfp::KERNEL) {
+            Ok(()) => {}
+            Err(e) if e == ESRCH => {
+                let ticks = this.as_mut().project().ticks;
+                *ticks += 1;
+                if *ticks < READY_AGAIN_TICKS {
+                    workqueue::system().enqueue_delayed(this, 1);
+                }
+                return;
+            }
+            Err(_) => return,
+        }
+        let mut sent = 1;
+        while sent < pending && (this.announce)(&this.net, this.class, Gfp::KERNEL).is_ok() {
+            sent += 1;
+        }
+        let sent = i32::try_from(sent).unwrap_or(i32::MAX);
+        tp::handshake_ready_again(&this.net, ReqId::NONE, None, sent);
+    }
+}
+
+/// An agent of the calling task's namespace is joining the group of `class`: if requests of
+/// that class are pending there, READY is sent again for each with `announce` once the agent
+/// hears it (see [`ReadyAgain`]). Best effort: if memory is short nothing is sent.
+pub(crate) fn agent_joins(class: HandlerClass, announce: Announce) {
+    let Some(net) = Net::current() else {
+        return;
+    };
+    if let Some(hn) = pernet(&net) {
+        ready_again(hn, net, class, announce);
+    }
+}
+
+/// Sends READY again for each request of `class` pending in `hn`, the queue of `net`, with
+/// `announce` once it finds a listener (see [`ReadyAgain`]).
+pub(crate) fn ready_again(
+    hn: Arc<HandshakeNet>,
+    net: ARef<Net>,
+    class: HandlerClass,
+    announce: Announce,
+) {
+    if hn.queue.lock().pending_of(class) == 0 {
+        return;
+    }
+    let Some(module) = ModuleRef::get() else {
+        return;
+    };
+    let work = KBox::pin_init(
+        pin_init!(ReadyAgain {
+            net,
+            hn,
+            class,
+            announce,
+            ticks: 0,
+            _module: module,
+            work <- new_delayed_work!("handshake_ready_again"),
+        }),
+        GFP_KERNEL,
+    );
+    if let Ok(work) = work {
+        workqueue::system().enqueue_delayed(work, 1);
     }
 }
 

@@ -4,12 +4,13 @@
 //! multicast.
 //!
 //! An extension of the 7.3 `kernel::net::netlink`, which covers multicast-only families in the
-//! initial namespace: it reuses that module's [`MulticastGroup`] and keeps its names
-//! ([`Family::const_new`], [`Family::register`], [`Registration`], [`GenlMsg`] with
-//! `put_u32`/`put_string`/`multicast`) for what it adds: [`Policy`] entries, [`SplitOp`]s
-//! dispatching to a [`DoHandler`], the request side ([`Info`], [`Attr`]), replies, nests and
-//! multicast to one namespace. Upstream, these would be new methods and types of that module
-//! (its `Family` would take the operations, its `GenlMsg` would gain `reply` and
+//! initial namespace: it keeps that module's names ([`Family::register`],
+//! [`Registration`], [`GenlMsg`] with `put_u32`/`put_string`/`multicast`) for what it adds:
+//! [`Policy`] entries, [`SplitOp`]s dispatching to a [`DoHandler`], groups that require a
+//! capability to join ([`McGroup`]), a callback when a group is joined ([`BindHandler`]), the
+//! request side ([`Info`], [`Attr`]), replies, nests and multicast to one namespace. Upstream,
+//! these would be new methods and types of that module (its `Family` would take the operations
+//! and the callback, its `MulticastGroup` the flags, its `GenlMsg` would gain `reply` and
 //! `multicast_netns`).
 //!
 //! C header: [`include/net/genetlink.h`](srctree/include/net/genetlink.h)
@@ -27,7 +28,6 @@ use core::{
 use kernel::{
     bindings,
     error::to_result,
-    net::netlink::MulticastGroup,
     prelude::*,
     types::Opaque,
     ThisModule, //
@@ -137,6 +137,19 @@ pub(crate) trait DoHandler {
     /// Highest attribute number in the operation's policy.
     const MAXATTR: u16;
 
+    /// The operation's policy, `MAXATTR + 1` entries indexed by attribute number.
+    const POLICY: &'static [Policy];
+
+    /// Whether a request may carry attribute types beyond `MAXATTR` (or type 0): when true they
+    /// are skipped and counted ([`Info::unknown_attrs`]) instead of failing the request with
+    /// `EINVAL`. The known attributes are validated as strictly either way, and the policy the
+    /// family reports is the same.
+    ///
+    /// The core parses such an operation liberally, which it allows only for commands below the
+    /// family's `resv_start_op`; the family then starts reserved-field checks after the highest
+    /// such command, and [`do_trampoline`] makes the header checks the core skips for them.
+    const TOLERATE_UNKNOWN: bool = false;
+
     /// Handles one request. The returned error is sent back to user space as the netlink
     /// acknowledgement.
     fn doit(info: &Info<'_>) -> Result;
@@ -150,14 +163,11 @@ pub(crate) struct SplitOp(bindings::genl_split_ops);
 unsafe impl Sync for SplitOp {}
 
 impl SplitOp {
-    /// A `do` operation for `cmd` validated against `policy`, handled by `H`.
+    /// A `do` operation for `cmd` validated against `H::POLICY`, handled by `H`.
     ///
     /// `admin_perm` restricts the operation to callers with `CAP_NET_ADMIN` in the namespace.
-    pub(crate) const fn new_do<H: DoHandler>(
-        cmd: u8,
-        policy: &'static [Policy],
-        admin_perm: bool,
-    ) -> Self {
+    pub(crate) const fn new_do<H: DoHandler>(cmd: u8, admin_perm: bool) -> Self {
+        let policy = H::POLICY;
         if policy.len() != H::MAXATTR as usize + 1 {
             panic!("policy length and maxattr disagree");
         }
@@ -176,6 +186,11 @@ impl SplitOp {
             flags |= bindings::GENL_ADMIN_PERM;
         }
         op.flags = flags as u8;
+        if H::TOLERATE_UNKNOWN {
+            // The core parses liberally; `do_trampoline` then validates strictly but for the
+            // unknown types.
+            op.validate = bindings::genl_validate_flags_GENL_DONT_VALIDATE_STRICT as u8;
+        }
         SplitOp(op)
     }
 
@@ -189,6 +204,12 @@ impl SplitOp {
     #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
     pub(crate) fn flags(&self) -> u8 {
         self.0.flags
+    }
+
+    /// The `GENL_DONT_VALIDATE_*` flags of the operation.
+    #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
+    pub(crate) fn validate(&self) -> u8 {
+        self.0.validate
     }
 
     /// The highest attribute of the policy.
@@ -216,10 +237,100 @@ unsafe extern "C" fn do_trampoline<H: DoHandler>(
         maxattr: H::MAXATTR,
         _p: PhantomData,
     };
+    if let Err(e) = info.check_header() {
+        return e.to_errno();
+    }
+    if H::TOLERATE_UNKNOWN {
+        if let Err(e) = info.validate_known(H::POLICY) {
+            return e.to_errno();
+        }
+    }
     match H::doit(&info) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
+}
+
+/// A multicast group of a family (`struct genl_multicast_group`), with the capability a socket
+/// needs to join it.
+#[repr(transparent)]
+pub(crate) struct McGroup(bindings::genl_multicast_group);
+
+// SAFETY: A group is immutable plain data.
+unsafe impl Sync for McGroup {}
+
+impl McGroup {
+    /// `GENL_MCAST_CAP_NET_ADMIN` (`include/net/genetlink.h`; bindgen does not expand `BIT()`):
+    /// joining needs `CAP_NET_ADMIN` over the user namespace that owns the socket's network
+    /// namespace.
+    const CAP_NET_ADMIN: u8 = 1 << 0;
+
+    /// A group anyone who may open the family's socket can join.
+    pub(crate) const fn new(name: &CStr) -> Self {
+        Self::with_flags(name, 0)
+    }
+
+    /// A group only callers with `CAP_NET_ADMIN` in the namespace's user namespace can join;
+    /// others get `EPERM` from the bind or `setsockopt`.
+    pub(crate) const fn admin(name: &CStr) -> Self {
+        Self::with_flags(name, Self::CAP_NET_ADMIN)
+    }
+
+    const fn with_flags(name: &CStr, flags: u8) -> Self {
+        let mut group: bindings::genl_multicast_group = pin_init::zeroed();
+        let name = name.to_bytes_with_nul();
+        if name.len() > group.name.len() {
+            panic!("multicast group name must fit GENL_NAMSIZ");
+        }
+        let mut i = 0;
+        while i < name.len() {
+            group.name[i] = name[i] as kernel::ffi::c_char;
+            i += 1;
+        }
+        group.flags = flags;
+        McGroup(group)
+    }
+
+    /// Whether joining requires `CAP_NET_ADMIN`.
+    #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
+    pub(crate) fn needs_net_admin(&self) -> bool {
+        self.0.flags & Self::CAP_NET_ADMIN != 0
+    }
+}
+
+/// What a family does when a socket joins one of its groups.
+pub(crate) trait BindHandler {
+    /// A socket of the calling task is about to join group `group` (an index into the family's
+    /// groups). The core calls this after the capability check and before the socket receives
+    /// anything sent to the group; it cannot refuse.
+    fn bind(group: u32);
+}
+
+/// # Safety
+///
+/// Called by the generic netlink core only, in process context.
+unsafe extern "C" fn bind_trampoline<H: BindHandler>(group: c_int) -> c_int {
+    if let Ok(group) = u32::try_from(group) {
+        H::bind(group);
+    }
+    0
+}
+
+/// The family's `resv_start_op`: one past the highest command parsed liberally, which the core
+/// allows only below it, or 0 (every command checked), as the core asks of new families.
+const fn resv_start_op(ops: &[SplitOp]) -> u8 {
+    let mut start = 0;
+    let mut i = 0;
+    while i < ops.len() {
+        if ops[i].0.validate != 0 && ops[i].0.cmd >= start {
+            if ops[i].0.cmd == u8::MAX {
+                panic!("no command can follow the last one");
+            }
+            start = ops[i].0.cmd + 1;
+        }
+        i += 1;
+    }
+    start
 }
 
 /// A generic netlink family with operations and multicast groups.
@@ -236,16 +347,34 @@ pub(crate) struct Family {
 unsafe impl Sync for Family {}
 
 impl Family {
-    /// Creates a family with the given operations and multicast groups; `netnsok` and
-    /// `parallel_ops` are set.
+    /// Creates a family with the given operations and multicast groups, with `H` told whenever
+    /// a socket joins one of its groups; `netnsok` and `parallel_ops` are set.
     ///
     /// Intended for const context; panics (at build time) on invalid arguments.
-    pub(crate) const fn const_new(
+    pub(crate) const fn const_new_with_bind<H: BindHandler>(
         module: &ThisModule,
         name: &[u8],
         version: u32,
         ops: &'static [SplitOp],
-        mcgrps: &'static [MulticastGroup],
+        mcgrps: &'static [McGroup],
+    ) -> Family {
+        Self::build(
+            module,
+            name,
+            version,
+            ops,
+            mcgrps,
+            Some(bind_trampoline::<H>),
+        )
+    }
+
+    const fn build(
+        module: &ThisModule,
+        name: &[u8],
+        version: u32,
+        ops: &'static [SplitOp],
+        mcgrps: &'static [McGroup],
+        bind: Option<unsafe extern "C" fn(c_int) -> c_int>,
     ) -> Family {
         if ops.len() > u8::MAX as usize || mcgrps.len() > u8::MAX as usize {
             panic!("too many operations or groups");
@@ -257,6 +386,8 @@ impl Family {
             n_split_ops: ops.len() as u8,
             mcgrps: mcgrps.as_ptr().cast(),
             n_mcgrps: mcgrps.len() as u8,
+            resv_start_op: resv_start_op(ops),
+            bind,
             // Bit 0 is `netnsok`, bit 1 `parallel_ops` (checked by a KUnit case).
             // SAFETY: The bitfield unit is a single byte.
             _bitfield_1: unsafe {
@@ -403,6 +534,76 @@ impl<'a> Info<'a> {
             all.get(hdrlen..).unwrap_or(&[])
         };
         Attrs::new(bytes)
+    }
+
+    /// Checks the headers of a request as the core does for commands from the family's
+    /// `resv_start_op` on (`genl_header_check`), for the commands below it, with the same errors
+    /// and extended ack messages: so lowering `resv_start_op` changes nothing on the wire.
+    fn check_header(&self) -> Result {
+        let raw = self.raw();
+        // SAFETY: The family of a request being handled is registered and valid.
+        let start = unsafe { (*raw.family).resv_start_op };
+        if self.cmd() >= start {
+            // The core checked it.
+            return Ok(());
+        }
+        // SAFETY: `genlhdr` of a valid request is valid.
+        if unsafe { (*raw.genlhdr).reserved } != 0 {
+            return self.fail(c"genlmsghdr.reserved field is not 0");
+        }
+        // SAFETY: `nlhdr` of a valid request is valid.
+        let mut flags = u32::from(unsafe { (*raw.nlhdr).nlmsg_flags });
+        if flags & bindings::NLM_F_DUMP == bindings::NLM_F_DUMP {
+            flags &= !bindings::NLM_F_DUMP;
+        }
+        if flags & !(bindings::NLM_F_REQUEST | bindings::NLM_F_ACK | bindings::NLM_F_ECHO) != 0 {
+            return self.fail(c"ambiguous or reserved bits set in nlmsg_flags");
+        }
+        Ok(())
+    }
+
+    /// `EINVAL`, with `msg` in the extended ack.
+    fn fail(&self, msg: &'static CStr) -> Result {
+        let extack = self.raw().extack;
+        if !extack.is_null() {
+            // SAFETY: The core hands each operation its own extended ack, valid for the call;
+            // the message is static.
+            unsafe { (*extack)._msg = msg.as_char_ptr() };
+        }
+        Err(EINVAL)
+    }
+
+    /// Validates the message's attributes as the core's strict parsing does (exact sizes, no
+    /// trailing bytes, no unsupported types), except that types beyond `policy` or type 0 are
+    /// skipped. Errors are reported through the extended ack as the core reports them.
+    fn validate_known(&self, policy: &'static [Policy]) -> Result {
+        let bytes = self.attr_bytes().rest;
+        let len = c_int::try_from(bytes.len()).map_err(|_| EINVAL)?;
+        let strict = bindings::netlink_validation_NL_VALIDATE_TRAILING
+            | bindings::netlink_validation_NL_VALIDATE_UNSPEC
+            | bindings::netlink_validation_NL_VALIDATE_STRICT_ATTRS
+            | bindings::netlink_validation_NL_VALIDATE_NESTED;
+        // SAFETY: `bytes` is the attribute stream of the request, valid for the call; `policy`
+        // is a `'static` table of `maxattr + 1` entries (checked by `SplitOp::new_do`); the
+        // extended ack is the operation's own (or null).
+        to_result(unsafe {
+            bindings::__nla_validate(
+                bytes.as_ptr().cast(),
+                len,
+                c_int::from(self.maxattr),
+                policy.as_ptr().cast(),
+                strict,
+                self.raw().extack,
+            )
+        })
+    }
+
+    /// The number of top-level attributes of a type the operation's policy does not know
+    /// (beyond its highest or 0): none unless the operation tolerates them.
+    pub(crate) fn unknown_attrs(&self) -> usize {
+        self.attr_bytes()
+            .filter(|a| a.attrtype == 0 || a.attrtype > self.maxattr)
+            .count()
     }
 
     /// The namespace of the requesting socket.

@@ -35,6 +35,9 @@ extern "C" {
     pub(crate) fn hs_net_generic(net: *const bindings::net, id: c_uint) -> *mut *mut c_void;
 
     pub(crate) fn hs_genl_info_net(info: *const bindings::genl_info) -> *mut bindings::net;
+    pub(crate) fn hs_current_net_get() -> *mut bindings::net;
+    pub(crate) fn hs_get_net(net: *mut bindings::net);
+    pub(crate) fn hs_put_net(net: *mut bindings::net);
     pub(crate) fn hs_genlmsg_reply(
         skb: *mut bindings::sk_buff,
         info: *mut bindings::genl_info,

@@ -10,11 +10,16 @@
 use super::helpers;
 use core::{
     ffi::c_void,
-    marker::PhantomData, //
+    marker::PhantomData,
+    ptr::NonNull, //
 };
 use kernel::{
     bindings,
     prelude::*,
+    sync::aref::{
+        ARef,
+        AlwaysRefCounted, //
+    },
     sync::{
         atomic::{
             Acquire,
@@ -58,7 +63,35 @@ impl Net {
     pub(crate) fn as_ptr(&self) -> *mut bindings::net {
         self.0.get()
     }
+
+    /// A reference on the namespace of the calling task, or `None` if it is going away (or the
+    /// task has none, as when it is exiting).
+    pub(crate) fn current() -> Option<ARef<Net>> {
+        // SAFETY: No preconditions; the namespace comes with a reference of its own.
+        let net = NonNull::new(unsafe { helpers::hs_current_net_get() })?;
+        // SAFETY: `maybe_get_net` took the reference that the `ARef` now owns.
+        Some(unsafe { ARef::from_raw(net.cast()) })
+    }
 }
+
+// SAFETY: `get_net` and `put_net` keep the namespace alive while its count is above zero; the
+// last `put_net` queues its dismantling.
+unsafe impl AlwaysRefCounted for Net {
+    fn inc_ref(&self) {
+        // SAFETY: The existence of `&self` means the namespace has a reference.
+        unsafe { helpers::hs_get_net(self.as_ptr()) }
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller owns the reference it gives up.
+        unsafe { helpers::hs_put_net(obj.as_ptr().cast()) }
+    }
+}
+
+// SAFETY: A namespace may be used and released from any thread.
+unsafe impl Send for Net {}
+// SAFETY: `&Net` only reads the namespace through functions that synchronise themselves.
+unsafe impl Sync for Net {}
 
 /// Data that the module keeps for every network namespace.
 pub(crate) trait PernetData: Send + Sync + Sized + 'static {

@@ -114,6 +114,10 @@ req_val_events! {
     handshake_cmd_done => hs_trace_cmd_done;
     /// `handshake_cmd_done_err`.
     handshake_cmd_done_err => hs_trace_cmd_done_err;
+    /// `handshake_cmd_done_unknown_attrs`: the number of attributes of unknown types in a DONE.
+    handshake_cmd_done_unknown_attrs => hs_trace_cmd_done_unknown_attrs;
+    /// `handshake_ready_again`: READYs sent again for an agent that joined.
+    handshake_ready_again => hs_trace_ready_again;
 }
 
 sk_events! {

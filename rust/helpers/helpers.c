@@ -11,6 +11,8 @@
 #include <linux/key.h>
 #include <linux/module.h>
 #include <linux/net.h>
+#include <linux/nsproxy.h>
+#include <linux/sched.h>
 #include <linux/socket.h>
 #include <linux/spinlock.h>
 #include <linux/uio.h>
@@ -69,6 +71,21 @@ void **hs_net_generic(const struct net *net, unsigned int id)
 struct net *hs_genl_info_net(const struct genl_info *info)
 {
 	return genl_info_net(info);
+}
+
+struct net *hs_current_net_get(void)
+{
+	return current->nsproxy ? maybe_get_net(current->nsproxy->net_ns) : NULL;
+}
+
+void hs_get_net(struct net *net)
+{
+	get_net(net);
+}
+
+void hs_put_net(struct net *net)
+{
+	put_net(net);
 }
 
 int hs_genlmsg_reply(struct sk_buff *skb, struct genl_info *info)

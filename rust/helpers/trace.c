@@ -87,6 +87,18 @@ void hs_trace_cmd_done_err(const struct net *net, const void *req,
 	trace_handshake_cmd_done_err(net, HS_REQ(req), sk, err);
 }
 
+void hs_trace_cmd_done_unknown_attrs(const struct net *net, const void *req,
+				     const struct sock *sk, int count)
+{
+	trace_handshake_cmd_done_unknown_attrs(net, HS_REQ(req), sk, count);
+}
+
+void hs_trace_ready_again(const struct net *net, const void *req,
+			  const struct sock *sk, int count)
+{
+	trace_handshake_ready_again(net, HS_REQ(req), sk, count);
+}
+
 void hs_trace_tls_contenttype(const struct sock *sk, u8 type)
 {
 	trace_tls_contenttype(sk, type);

@@ -15,6 +15,44 @@ use crate::{
     },
 };
 
+static CALLS: AtomicU32 = AtomicU32::new(0);
+static SILENT: AtomicU32 = AtomicU32::new(0);
+
+/// Starts counting announcements, the first `silent` of which find nobody listening.
+fn counting_announce_reset(silent: u32) {
+    CALLS.store(0, Ordering::SeqCst);
+    SILENT.store(silent, Ordering::SeqCst);
+}
+
+/// An announcement that counts its calls and answers `ESRCH` to the first `SILENT`.
+fn counting_announce(_net: &Net, _class: HandlerClass, _gfp: Gfp) -> Result {
+    let n = CALLS.fetch_add(1, Ordering::SeqCst) + 1;
+    if n <= SILENT.load(Ordering::SeqCst) {
+        Err(ESRCH)
+    } else {
+        Ok(())
+    }
+}
+
+/// The number of announcements once no new one came for 100 ms (about two seconds at most).
+fn calls_settled() -> u32 {
+    let mut last = CALLS.load(Ordering::SeqCst);
+    let mut still = 0;
+    for _ in 0..200 {
+        kernel::time::delay::fsleep(kernel::time::Delta::from_millis(10));
+        let now = CALLS.load(Ordering::SeqCst);
+        if now == last {
+            still += 1;
+            if still == 10 {
+                break;
+            }
+        } else {
+            (last, still) = (now, 0);
+        }
+    }
+    last
+}
+
 #[kunit_tests(handshake_genl)]
 mod cases {
     use super::*;
@@ -69,6 +107,47 @@ mod cases {
         }
         assert_eq!(tables::MCGRP_NAMES[0], c"none");
         assert_eq!(tables::MCGRP_NAMES[1], c"tlshd");
+        // Only agents may join `tlshd`; the family hears of every join.
+        let groups = netlink::mcgrps();
+        assert!(!groups[0].needs_net_admin());
+        assert!(groups[1].needs_net_admin());
+        assert!(fam.bind.is_some());
+        // DONE is parsed liberally (unknown attributes are skipped), which the core allows only
+        // below `resv_start_op`; ACCEPT strictly.
+        assert_eq!(fam.resv_start_op, cmd::DONE + 1);
+        assert_eq!(netlink::ops()[0].validate(), 0);
+        assert_eq!(
+            u32::from(netlink::ops()[1].validate()),
+            bindings::genl_validate_flags_GENL_DONT_VALIDATE_STRICT
+        );
+    }
+
+    #[test]
+    fn ready_sent_again_once_an_agent_listens() -> Result {
+        let hn = test_hn(5);
+        let (a, _ra, _) = submitted(&hn)?;
+        let (b, _rb, _) = submitted(&hn)?;
+        let net = || ARef::from(Net::init_net());
+        // Nobody hears the first two tries; then each pending request gets one READY.
+        counting_announce_reset(2);
+        request::ready_again(hn.clone(), net(), HandlerClass::Tlshd, counting_announce);
+        assert_eq!(calls_settled(), 4);
+        // Nothing pending, nothing sent.
+        assert!(request::cancel(a.sk()));
+        assert!(request::cancel(b.sk()));
+        counting_announce_reset(0);
+        request::ready_again(hn.clone(), net(), HandlerClass::Tlshd, counting_announce);
+        assert_eq!(calls_settled(), 0);
+        // Nobody ever listens: it gives up after a bounded number of tries.
+        let (c, _rc, _) = submitted(&hn)?;
+        counting_announce_reset(u32::MAX);
+        request::ready_again(hn.clone(), net(), HandlerClass::Tlshd, counting_announce);
+        assert_eq!(calls_settled(), request::READY_AGAIN_TICKS);
+        assert!(request::cancel(c.sk()));
+        a.close();
+        b.close();
+        c.close();
+        Ok(())
     }
 
     #[test]

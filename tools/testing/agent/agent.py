@@ -14,6 +14,11 @@ REPLY_FIFO:
   forge FD             DONE for FD from a child without CAP_NET_ADMIN:
                        {"errno": n}
   done FD STATUS [ID...]  DONE with remote-auth IDs: {}
+  done-newer FD STATUS [bad]
+                       DONE as an agent newer than the spec sends it, with
+                       attributes 4 (a string) and 200 (a u32) that the
+                       spec does not define; with "bad", STATUS is 8 bytes
+                       long, which strict validation refuses: {"errno": n}
   close                close every socket fd held: {}
   reopen               resolve the family again (after the module was
                        reloaded) and rejoin the tlshd group: {}
@@ -26,6 +31,8 @@ usage: agent.py YNL_DIR SPEC CMD_FIFO REPLY_FIFO
 import json
 import os
 import resource
+import socket
+import struct
 import sys
 
 sys.path.insert(0, sys.argv[1])
@@ -68,6 +75,29 @@ def forge_done(spec, fd):
     return os.waitstatus_to_exitcode(wstatus)
 
 
+def nlattr(kind, payload):
+    size = 4 + len(payload)
+    return struct.pack('=HH', size, kind) + payload + b'\0' * (-size % 4)
+
+
+def done_newer(ynl, fd, status, bad):
+    """DONE with attributes the spec does not define; returns the errno."""
+    family = ynl.nlproto.family_id
+    status = struct.pack('=Q' if bad else '=I', status)
+    body = struct.pack('=BBH', 3, 1, 0) + nlattr(1, status) + \
+        nlattr(2, struct.pack('=i', fd)) + nlattr(4, b'__tag__\0') + \
+        nlattr(200, struct.pack('=I', 7))
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 16) as s:
+        s.bind((0, 0))
+        s.settimeout(10)
+        s.send(struct.pack('=IHHII', 16 + len(body), family, 1 | 4, 1, 0) + body)
+        while True:
+            data = s.recv(65536)
+            _, kind = struct.unpack_from('=IH', data)
+            if kind == 2:
+                return -struct.unpack_from('=i', data, 16)[0]
+
+
 def run(ynl, spec, cmd, held):
     """Carry out one command; returns the answer."""
     words = cmd.split()
@@ -90,6 +120,9 @@ def run(ynl, spec, cmd, held):
         ynl.do('done', {'sockfd': int(words[1]), 'status': int(words[2]),
                         'remote-auth': [int(w) for w in words[3:]]})
         return {}
+    if words[0] == 'done-newer':
+        return {'errno': done_newer(ynl, int(words[1]), int(words[2]),
+                                    words[3:] == ['bad'])}
     if words[0] == 'close':
         for fd in held:
             os.close(fd)

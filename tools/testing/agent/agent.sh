@@ -5,6 +5,8 @@
 #                          (call it in this shell, not in $(...))
 #   agent_json KEY.PATH    prints a field of the answer: agent_json reply.sockfd
 #   agent_stop             quit and wait for it
+#   start_tlshd CA         the real tlshd, trusting $work/CA; logs to tlshd.log
+#   stop_tlshd
 # The family (its id and groups) is resolved at start: after the module is
 # reloaded, restart the agent or have it resolve the family again
 # (agent_ask reopen).
@@ -46,3 +48,18 @@ agent_stop() {
 	wait "$_agent_pid"
 	_agent_pid=
 }
+
+start_tlshd() {
+	cat > /etc/tlshd.conf <<CONF
+[debug]
+loglevel=1
+tls=0
+nl=0
+[authenticate.client]
+x509.truststore=$work/$1
+CONF
+	tlshd -s > tlshd.log 2>&1 &
+	tlshd_pid=$!
+	wait_tlshd "$tlshd_pid"
+}
+stop_tlshd() { kill "$tlshd_pid" 2>/dev/null; wait "$tlshd_pid" 2>/dev/null; }

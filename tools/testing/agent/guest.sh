@@ -29,21 +29,6 @@ certs() {
 		"$dir"/certs/rogue-ca.pem .
 }
 
-start_tlshd() {
-	cat > /etc/tlshd.conf <<CONF
-[debug]
-loglevel=1
-tls=0
-nl=0
-[authenticate.client]
-x509.truststore=$work/$1
-CONF
-	tlshd -s > tlshd.log 2>&1 &
-	tlshd_pid=$!
-	wait_tlshd "$tlshd_pid"
-}
-stop_tlshd() { kill "$tlshd_pid" 2>/dev/null; wait "$tlshd_pid" 2>/dev/null; }
-
 handshake_ok() {
 	dmesg -C
 	echo > /sys/kernel/tracing/trace

@@ -70,7 +70,7 @@ PY
 # The module (not the C service, which is built in) has a last case. The
 # runner inserted it from /mnt/run/modules (as NN-handshake.ko).
 module=$(find /mnt/run/modules -name '*-handshake.ko' 2>/dev/null | head -1)
-ktap_suite handshake_netlink $([ -n "$module" ] && echo 15 || echo 14)
+ktap_suite handshake_netlink $([ -n "$module" ] && echo 16 || echo 15)
 ktap_check family_registered_with_ops_and_groups family
 ktap_check ynl_cli_finds_family_and_tlshd_group ynl_subscribes
 ktap_check policies_match_the_spec policy
@@ -107,6 +107,28 @@ ktap_check accept_without_class_names_it \
 	expect_error "'miss-type': 'handler-class'" ynl --do accept --json '{}'
 ktap_check done_without_sockfd_names_it \
 	expect_error "'miss-type': 'sockfd'" ynl --do done --json '{"status": 0}'
+
+# The headers are checked as for any new family: a reserved field or
+# reserved flag bits set fail with EINVAL and say so. (The module checks
+# them itself for ACCEPT and DONE, since it has the core parse DONE
+# liberally; the answers must be the C service's.)
+headers() {
+	local raw=/mnt/src/tools/testing/netlink/rawhdr.py got c
+	for c in accept done; do
+		got=$(python3 "$raw" $c 1 0)
+		[ "$got" = "EINVAL genlmsghdr.reserved field is not 0" ] ||
+			{ echo "$c with a reserved field: $got"; return 1; }
+		got=$(python3 "$raw" $c 0 0x100)
+		[ "$got" = "EINVAL ambiguous or reserved bits set in nlmsg_flags" ] ||
+			{ echo "$c with a reserved flag: $got"; return 1; }
+	done
+	# The same messages with clean headers get as far as the operation.
+	got=$(python3 "$raw" accept 0 0)
+	[ "$got" = "EAGAIN " ] || { echo "clean accept: $got"; return 1; }
+	got=$(python3 "$raw" done 0 0)
+	[ "$got" = "EBADF " ] || { echo "clean done: $got"; return 1; }
+}
+ktap_check headers_checked_as_for_new_families headers
 
 # Resolving the family loads the module: generic netlink asks modprobe for
 # the family's alias (MODULE_ALIAS_GENL_FAMILY) when it does not know it.

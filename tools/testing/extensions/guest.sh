@@ -1,0 +1,191 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# In the guest, as root, with handshake.ko loaded: what the module does
+# beyond the C service, with the test consumer (hs_consumer.ko), the real
+# tlshd where the case concerns it and the scripted agent elsewhere.
+#
+# usage: guest.sh DIR   (DIR holds hs_consumer.ko and the certificates; see
+#                        tools/testing/agent/tier.sh)
+. /mnt/src/scripts/guest/ktap.sh
+. /mnt/src/tools/testing/agent/agent.sh
+. /mnt/src/tools/testing/e2e/peers.sh
+dir=$1
+ksrc=/mnt/ksrc
+ynl_cli=(python3 "$ksrc/tools/net/ynl/pyynl/cli.py" --no-schema)
+tr=/sys/kernel/tracing
+work=$(mktemp -d)
+cd "$work" || exit 1
+cp "$dir"/certs/ca.pem .
+
+note() { echo "extensions: $*" > /dev/kmsg; echo "$*"; }
+klog() { dmesg | grep "hs_consumer" | tail -n "${1:-20}"; }
+# wait_klog PATTERN SECONDS: until the consumer logged PATTERN.
+wait_klog() {
+	local i
+	for i in $(seq $(($2 * 10))); do
+		klog | grep -q "$1" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# The events of the handshake system since the last call, one event enabled.
+trace_only() {
+	echo 0 > "$tr/events/handshake/enable"
+	echo > "$tr/trace"
+	echo 1 > "$tr/events/handshake/$1/enable"
+}
+trace_lines() { grep -v '^#' "$tr/trace"; }
+
+# Joining the tlshd group takes CAP_NET_ADMIN: an unprivileged process gets
+# EPERM, hears no READY, and while it tries to listen a submit still finds
+# no agent (-ESRCH) instead of queueing for nobody. (The C service lets it
+# join, and the consumer then waits for its own timeout.)
+unprivileged_listener() {
+	dmesg -C
+	local gid out
+	gid=$(genl ctrl get name handshake | grep -oE 'ID-0x[0-9a-f]+ +name: tlshd' |
+		grep -oE '0x[0-9a-f]+')
+	[ -n "$gid" ] || { echo "no tlshd group"; return 1; }
+	if out=$(setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"${ynl_cli[@]}" --spec "$ksrc/Documentation/netlink/specs/handshake.yaml" \
+		--subscribe tlshd --sleep 1 2>&1); then
+		echo "an unprivileged YNL CLI joined: $out"
+		return 1
+	fi
+	echo "$out" | grep -q 'Operation not permitted' || { echo "wrong error: $out"; return 1; }
+	# A listener that keeps its socket open while the consumer submits.
+	setpriv --reuid=65534 --regid=65534 --clear-groups python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 16)
+s.bind((0, 0))
+try:
+    s.setsockopt(270, 1, int(sys.argv[1], 16))
+    print("joined", flush=True)
+except OSError as e:
+    print("errno", e.errno, flush=True)
+time.sleep(8)' "$gid" > listener.out &
+	local listener=$! i
+	for i in $(seq 50); do [ -s listener.out ] && break; sleep 0.1; done
+	note "unprivileged listener: $(cat listener.out)"
+	[ "$(cat listener.out)" = "errno 1" ] || { kill $listener; return 1; }
+	! insmod "$dir/hs_consumer.ko" port=4433 2>/dev/null
+	kill $listener
+	wait $listener 2>/dev/null
+	klog
+	klog | grep -q 'submit -3$'
+}
+
+# tlshd restarts with a request pending: the scripted agent heard its READY
+# and went away without accepting it. The real tlshd that starts next hears
+# READY again when it joins the group, and the handshake completes.
+ready_again() {
+	dmesg -C
+	agent_start || return 1
+	insmod "$dir/hs_consumer.ko" port=4433 wait=0 || { agent_stop; return 1; }
+	agent_ask wait-ready
+	[ "$(agent_json ready.handler-class)" = tlshd ] || { agent_stop; return 1; }
+	agent_stop
+	trace_only handshake_ready_again
+	local t0 t1
+	t0=$(date +%s%N)
+	start_tlshd ca.pem
+	wait_klog 'done status=' 30
+	t1=$(date +%s%N)
+	stop_tlshd
+	note "completed $(((t1 - t0) / 1000000)) ms after tlshd started; $(trace_lines)"
+	klog
+	rmmod hs_consumer || return 1
+	[ "$(klog | grep -c 'done status=')" = 1 ] || return 1
+	klog | grep -q 'done status=0 ' || return 1
+	trace_lines | grep -qE 'handshake_ready_again: .* 1$'
+}
+
+# An agent newer than the spec sends DONE with attributes the module does
+# not know: the request completes with the status it carries, once, and the
+# unknown attributes are traced. Known attributes are still validated
+# strictly: with a malformed status the DONE is refused and the request
+# stays as it was.
+done_newer() {
+	dmesg -C
+	trace_only handshake_cmd_done_unknown_attrs
+	agent_start || return 1
+	insmod "$dir/hs_consumer.ko" port=4433 wait=0 || { agent_stop; return 1; }
+	agent_ask wait-ready
+	agent_ask accept
+	local fd bad good
+	fd=$(agent_json reply.sockfd) || { agent_stop; return 1; }
+	agent_ask done-newer "$fd" 0 bad
+	bad=$(agent_json errno)
+	agent_ask done-newer "$fd" 0
+	good=$(agent_json errno)
+	agent_ask close
+	agent_stop
+	note "DONE with a malformed status: $bad, well formed: $good; $(trace_lines)"
+	klog
+	rmmod hs_consumer || return 1
+	[ "$bad" = 22 ] && [ "$good" = 0 ] || return 1
+	[ "$(klog | grep -c 'done status=')" = 1 ] || return 1
+	klog | grep -q 'done status=0 ' || return 1
+	[ "$(trace_lines | grep -c 'handshake_cmd_done_unknown_attrs:')" = 1 ] || return 1
+	trace_lines | grep -qE 'handshake_cmd_done_unknown_attrs: .* 2$'
+}
+
+# The policy the family reports (CTRL_CMD_GETPOLICY over every operation)
+# is exactly upstream's: tolerating unknown DONE attributes adds nothing to
+# it, so an agent that probes it learns what the module understands.
+policy_dump() {
+	local out
+	out=$("${ynl_cli[@]}" --spec "$ksrc/Documentation/netlink/specs/nlctrl.yaml" \
+		--dump getpolicy --json '{"family-name": "handshake"}' --output-json) ||
+		return 1
+	echo "$out"
+	python3 - "$out" <<'PY'
+import json, sys
+msgs = json.loads(sys.argv[1])
+ops, tables = {}, {}
+
+
+def entries(value):
+    return value if isinstance(value, list) else [value]
+
+
+# The YNL library gives a type-value nest as its keys beside its attributes
+# ({"op-id": 3, "do": 1}) or nested under them ({"3": {"do": 1}}).
+for m in msgs:
+    for op in entries(m.get('op-policy', [])):
+        if 'op-id' in op:
+            ops[op['op-id']] = {k: v for k, v in op.items() if k != 'op-id'}
+        else:
+            for cmd, pol in op.items():
+                ops[int(cmd)] = pol
+    for pol in entries(m.get('policy', [])):
+        if 'policy-id' in pol:
+            desc = {k: v for k, v in pol.items() if k not in ('policy-id', 'attr-id')}
+            tables.setdefault(pol['policy-id'], {})[pol['attr-id']] = desc
+        else:
+            for idx, attrs in pol.items():
+                for attr, desc in attrs.items():
+                    tables.setdefault(int(idx), {})[int(attr)] = desc
+print('operations', ops, 'policies', tables)
+# ACCEPT (2) and DONE (3), each with a do policy and no dump policy.
+assert sorted(ops) == [2, 3], ops
+assert all(list(p) == ['do'] for p in ops.values()), ops
+accept, done = tables[ops[2]['do']], tables[ops[3]['do']]
+assert sorted(accept) == [2], accept
+assert accept[2]['type'] == 'u32' and accept[2]['max-value-u'] == 2, accept
+assert sorted(done) == [1, 2, 3], done
+assert done[1]['type'] == 'u32' and done[1]['max-value-u'] == 4095, done
+assert done[2]['type'] == 's32', done
+assert done[3]['type'] == 'u32' and done[3]['max-value-u'] == 2**32 - 1, done
+PY
+}
+
+ktap_suite handshake_extensions 4
+gnutls-serv --echo --x509certfile="$dir/certs/server.pem" \
+	--x509keyfile="$dir/certs/server.key" -p 4433 > serv.log 2>&1 &
+wait_port 4433
+ktap_check unprivileged_listener_does_not_count unprivileged_listener
+ktap_check ready_resent_when_agent_joins ready_again
+ktap_check done_with_unknown_attribute_completes done_newer
+ktap_check policy_dump_is_exact policy_dump
+ktap_end
