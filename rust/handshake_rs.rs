@@ -36,7 +36,8 @@ module! {
     params: {
         pending_max: u32 {
             default: 0,
-            description: "Pending requests per network namespace (0: scale with memory, 3..50)",
+            description: "Pending requests per network namespace, the initial value of its \
+                net.handshake.pending_max (0: scale with memory, 3..50)",
         },
     },
 }

@@ -44,7 +44,8 @@ use crate::{
             Net,
             Pernet,
             PernetData,
-            PernetRegistration, //
+            PernetRegistration,
+            SysctlU32, //
         },
         socket::{
             DestructHook,
@@ -396,7 +397,6 @@ const QUEUE_RESERVED: usize = 64;
 /// The pending requests of one namespace, oldest first, and the lock of their states.
 pub(crate) struct Queue {
     reqs: KVec<Arc<Request>>,
-    max: usize,
     draining: bool,
 }
 
@@ -404,7 +404,6 @@ impl Queue {
     fn new(max: usize) -> Result<Self> {
         Ok(Queue {
             reqs: KVec::with_capacity(max.min(QUEUE_RESERVED), GFP_KERNEL)?,
-            max,
             draining: false,
         })
     }
@@ -413,12 +412,6 @@ impl Queue {
     #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
     pub(crate) fn pending(&self) -> usize {
         self.reqs.len()
-    }
-
-    /// The limit of pending requests.
-    #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
-    pub(crate) fn max(&self) -> usize {
-        self.max
     }
 
     /// The number of pending requests of `class`.
@@ -435,9 +428,9 @@ impl Queue {
         self.draining
     }
 
-    /// Checks that one more request may be queued.
-    fn admit(&self) -> Result {
-        if self.reqs.len() >= self.max {
+    /// Checks that one more request may be queued with at most `max` pending.
+    fn admit(&self, max: usize) -> Result {
+        if self.reqs.len() >= max {
             return Err(EAGAIN);
         }
         if self.draining {
@@ -471,11 +464,13 @@ impl Queue {
     }
 }
 
-/// The per-namespace state of the service: its queue of pending requests.
+/// The per-namespace state of the service: its queue of pending requests and their limit.
 #[pin_data]
 pub(crate) struct HandshakeNet {
     #[pin]
     queue: SpinLockBh<Queue>,
+    /// The limit of pending requests, `/proc/sys/net/handshake/pending_max` of the namespace.
+    pending_max: Atomic<u32>,
 }
 
 impl HandshakeNet {
@@ -485,9 +480,15 @@ impl HandshakeNet {
         Arc::pin_init(
             pin_init!(HandshakeNet {
                 queue <- new_spinlock_bh!(queue, "handshake_net"),
+                pending_max: Atomic::new(u32::try_from(max).unwrap_or(u32::MAX)),
             }),
             GFP_KERNEL,
         )
+    }
+
+    /// The limit of pending requests now.
+    pub(crate) fn pending_max(&self) -> usize {
+        self.pending_max.load(Relaxed) as usize
     }
 
     /// The queue of pending requests.
@@ -673,6 +674,14 @@ impl PernetData for HandshakeNet {
     fn exit(this: &Arc<Self>, _net: &Net) {
         this.drain();
     }
+
+    const SYSCTL_PATH: &'static CStr = c"net/handshake";
+    const SYSCTLS: &'static [SysctlU32<Self>] = &[SysctlU32 {
+        name: c"pending_max",
+        min: 1,
+        max: u32::MAX,
+        value: |hn| &hn.pending_max,
+    }];
 }
 
 /// Sets up the service: the request table, and the state of every namespace, whose queues admit
@@ -884,7 +893,7 @@ fn enqueue<P: Proto>(
     let mut bucket = bucket(sk);
     let bucket = &mut *bucket;
     let mut queue = req.hnet.queue.lock();
-    queue.admit()?;
+    queue.admit(req.hnet.pending_max())?;
     if bucket.get(sk).is_some() {
         return Err(EBUSY);
     }

@@ -103,6 +103,30 @@ pub(crate) trait PernetData: Send + Sync + Sized + 'static {
 
     /// Called when the namespace goes away, before the data is released.
     fn exit(this: &Arc<Self>, net: &Net);
+
+    /// The directory under `/proc/sys` of the namespace's [`PernetData::SYSCTLS`], such as
+    /// `net/handshake`.
+    const SYSCTL_PATH: &'static CStr = c"";
+
+    /// Settings of every namespace, shown and written as files in [`PernetData::SYSCTL_PATH`]
+    /// of its `/proc/sys`; their values live in the namespace's data.
+    const SYSCTLS: &'static [SysctlU32<Self>] = &[];
+}
+
+/// An unsigned setting of each namespace's data, a file of its `/proc/sys` (mode 0644 for the
+/// namespace's root; `proc_douintvec_minmax` refuses values outside `min..=max` with `EINVAL`).
+///
+/// The file reads and writes the value directly, with plain loads and stores as every `sysctl`
+/// does; readers load it with [`Relaxed`] ordering, as C reads such a value with `READ_ONCE`.
+pub(crate) struct SysctlU32<T> {
+    /// The file name.
+    pub(crate) name: &'static CStr,
+    /// The smallest value a write may set.
+    pub(crate) min: u32,
+    /// The largest value a write may set.
+    pub(crate) max: u32,
+    /// The value in the namespace's data.
+    pub(crate) value: fn(&T) -> &Atomic<u32>,
 }
 
 /// The block the namespace core allocates for us in every namespace (`ops.size` bytes, zeroed).
@@ -111,10 +135,60 @@ pub(crate) trait PernetData: Send + Sync + Sized + 'static {
 /// block holds. `pre_exit` clears `live`; the core then waits for an RCU grace period before it
 /// calls `exit`, which releases `owned`. A reader that found `live` set inside an RCU read-side
 /// section has therefore taken its own reference before the block's is released.
+///
+/// `sysctl` is the registration of the data's [`PernetData::SYSCTLS`] (null if there are none)
+/// and `table` the files it registered, a [`KVec`] given up with `into_raw_parts` (null, or
+/// `T::SYSCTLS.len()` entries with capacity `table_cap`); both are released in `exit`, before
+/// `owned`.
 #[repr(C)]
 struct Slot {
     live: Atomic<*mut c_void>,
     owned: *mut c_void,
+    sysctl: *mut bindings::ctl_table_header,
+    table: *mut bindings::ctl_table,
+    table_cap: usize,
+}
+
+/// The files of `T::SYSCTLS` for `data`, registered in `net`: the registration and the table it
+/// uses (a vector given up with `into_raw_parts`: pointer, length, capacity); null pointers if
+/// there are no settings.
+fn register_sysctls<T: PernetData>(
+    net: &Net,
+    data: &T,
+) -> Result<(
+    *mut bindings::ctl_table_header,
+    *mut bindings::ctl_table,
+    usize,
+)> {
+    let entries = T::SYSCTLS;
+    if entries.is_empty() {
+        return Ok((core::ptr::null_mut(), core::ptr::null_mut(), 0));
+    }
+    let mut table = KVec::with_capacity(entries.len(), GFP_KERNEL)?;
+    for e in entries {
+        let mut t: bindings::ctl_table = pin_init::zeroed();
+        t.procname = e.name.as_char_ptr();
+        t.data = (e.value)(data).as_ptr().cast();
+        t.maxlen = core::mem::size_of::<u32>() as c_int;
+        t.mode = 0o644;
+        t.proc_handler = Some(bindings::proc_douintvec_minmax);
+        t.extra1 = (&raw const e.min).cast_mut().cast();
+        t.extra2 = (&raw const e.max).cast_mut().cast();
+        table.push(t, GFP_KERNEL)?;
+    }
+    let (ptr, len, cap) = table.into_raw_parts();
+    // SAFETY: `net` is being set up; the path is a static string; the table has `len` entries,
+    // each naming a static string and a value inside `data`, which the slot keeps until `exit`
+    // has unregistered the table (see `Slot`), and static bounds.
+    let header = unsafe {
+        bindings::register_net_sysctl_sz(net.as_ptr(), T::SYSCTL_PATH.as_char_ptr(), ptr, len)
+    };
+    if header.is_null() {
+        // SAFETY: Given up just above and not registered.
+        drop(unsafe { KVec::from_raw_parts(ptr, len, cap) });
+        return Err(ENOMEM);
+    }
+    Ok((header, ptr, cap))
 }
 
 /// Per-namespace operations (`struct pernet_operations`) holding an [`Arc<T>`] per namespace.
@@ -126,7 +200,8 @@ struct Slot {
 /// While registered, the generic slot `id` of every namespace is null (not set up yet) or a
 /// [`Slot`] whose `owned` is null or a pointer obtained from [`Arc::into_raw`] for a `T`, owned
 /// by the slot, and whose `live` is null or equal to `owned`. `owned` is released only in `exit`,
-/// which the core calls an RCU grace period after `pre_exit` cleared `live`.
+/// which the core calls an RCU grace period after `pre_exit` cleared `live`, and after the
+/// slot's settings, whose values are inside it, are unregistered.
 pub(crate) struct Pernet<T: PernetData> {
     ops: Opaque<bindings::pernet_operations>,
     /// Written by the namespace core at registration (through `ops.id`), read by lookups.
@@ -224,13 +299,21 @@ impl<T: PernetData> Pernet<T> {
         let Some(slot) = T::pernet().slot(net) else {
             return EINVAL.to_errno();
         };
-        match T::init(net) {
-            Ok(data) => {
+        let init = T::init(net).and_then(|data| {
+            let sysctls = register_sysctls(net, &*data)?;
+            Ok((data, sysctls))
+        });
+        match init {
+            Ok((data, (sysctl, table, table_cap))) => {
                 let ptr = Arc::into_raw(data).cast_mut().cast::<c_void>();
-                // INVARIANT: The slot takes ownership of one reference and publishes it.
+                // INVARIANT: The slot takes ownership of one reference, and of the settings'
+                // files, whose values are inside it, and publishes the reference.
                 // SAFETY: The block is valid and ours; nobody reads it before init returns.
                 unsafe {
                     (*slot).owned = ptr;
+                    (*slot).sysctl = sysctl;
+                    (*slot).table = table;
+                    (*slot).table_cap = table_cap;
                     (*slot).live.store(ptr, Release);
                 }
                 0
@@ -264,12 +347,23 @@ impl<T: PernetData> Pernet<T> {
             return;
         };
         // SAFETY: The block is valid and ours.
-        let (was_live, ptr) = unsafe {
+        let (was_live, ptr, sysctl, table, table_cap) = unsafe {
             (
                 (*slot).live.xchg(core::ptr::null_mut(), Full),
                 core::ptr::replace(&raw mut (*slot).owned, core::ptr::null_mut()),
+                core::ptr::replace(&raw mut (*slot).sysctl, core::ptr::null_mut()),
+                core::ptr::replace(&raw mut (*slot).table, core::ptr::null_mut()),
+                (*slot).table_cap,
             )
         };
+        if !sysctl.is_null() {
+            // SAFETY: Registered by `init` and not since unregistered (the slot gave it up just
+            // above). This waits for every reader and writer of the files to leave.
+            unsafe { bindings::unregister_net_sysctl_table(sysctl) };
+            // SAFETY: By the `Slot` invariant, `table` came from `into_raw_parts` with these
+            // parts, and nothing uses it any more.
+            drop(unsafe { KVec::from_raw_parts(table, T::SYSCTLS.len(), table_cap) });
+        }
         // `pre_exit` clears `live` a grace period before `exit`. Should the core ever skip it,
         // say so and wait for the readers ourselves.
         if kernel::warn_on!(!was_live.is_null()) {

@@ -161,7 +161,7 @@ mod cases {
         assert_eq!(max, expect);
         let hn = test_hn(max);
         let q = hn.queue().lock();
-        assert_eq!(q.max(), max);
+        assert_eq!(hn.pending_max(), max);
         assert_eq!(q.pending(), 0);
     }
 }

@@ -18,7 +18,8 @@ why="the C service has none of the module's events or unloading"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-tier_build "$suite" "$tmp/build" "$here/hs_consumer.c" "$here/Kbuild" || exit 1
+tier_build "$suite" "$tmp/build" "$here/hs_consumer.c" "$here/hs_consumer2.c" "$here/Kbuild" ||
+	exit 1
 # The certificates the guest's cases use, made here with the e2e tier's
 # recipe: openssl takes seconds in the guest.
 if ! (. "$TOP/tools/testing/e2e/pki.sh" && pki_files "$tmp/files/certs"); then
@@ -28,6 +29,6 @@ if ! (. "$TOP/tools/testing/e2e/pki.sh" && pki_files "$tmp/files/certs"); then
 	exit 1
 fi
 # handshake.ko too: a case unloads and reloads it.
-cp "$MODULE" "$tmp/build/hs_consumer.ko" "$tmp/files/"
+cp "$MODULE" "$tmp/build/hs_consumer.ko" "$tmp/build/hs_consumer2.ko" "$tmp/files/"
 RUN_FILES=$tmp/files tier_run "$tier" --timeout 600 --module "$MODULE" --kmemleak \
 	"$here/../$tier/guest.sh" /mnt/run/files

@@ -180,7 +180,44 @@ assert done[3]['type'] == 'u32' and done[3]['max-value-u'] == 2**32 - 1, done
 PY
 }
 
-ktap_suite handshake_extensions 4
+# The limit of pending requests is a setting of each namespace,
+# net.handshake.pending_max: it starts at the module's parameter (or, with
+# 0, the C service's memory formula), takes effect for the next submit when
+# written, and is the namespace's own. (The C service's limit is fixed.)
+pending_max() {
+	dmesg -C
+	local def other
+	def=$(sysctl -n net.handshake.pending_max) || return 1
+	other=$(unshare -n sysctl -n net.handshake.pending_max) || return 1
+	[ "$def" = "$other" ] || { echo "initial namespace $def, a new one $other"; return 1; }
+	! sysctl -qw net.handshake.pending_max=0 2>/dev/null || { echo "0 was taken"; return 1; }
+	! setpriv --reuid=65534 --regid=65534 --clear-groups \
+		sysctl -qw net.handshake.pending_max=9 2>/dev/null || { echo "nobody wrote it"; return 1; }
+	sysctl -qw net.handshake.pending_max=1 || return 1
+	other=$(unshare -n sysctl -n net.handshake.pending_max)
+	[ "$other" = "$def" ] || { echo "a new namespace got $other"; return 1; }
+	agent_start || return 1
+	# One request pending: the second is refused, until the limit is raised.
+	insmod "$dir/hs_consumer.ko" port=4433 wait=0 || { agent_stop; return 1; }
+	insmod "$dir/hs_consumer2.ko" port=4433 wait=0 2>/dev/null && { agent_stop; return 1; }
+	sysctl -qw net.handshake.pending_max=2 || { agent_stop; return 1; }
+	insmod "$dir/hs_consumer2.ko" port=4433 wait=0 || { agent_stop; return 1; }
+	rmmod hs_consumer hs_consumer2
+	agent_stop
+	sysctl -qw net.handshake.pending_max="$def"
+	klog
+	[ "$(klog | grep -c 'submit ')" = 3 ] || return 1
+	[ "$(klog | grep 'submit ' | awk '{print $NF}' | tr '\n' ' ')" = "0 -11 0 " ] || return 1
+	# The module's parameter is the initial value of every namespace.
+	rmmod handshake && insmod "$dir/handshake.ko" pending_max=7 || return 1
+	def=$(sysctl -n net.handshake.pending_max)
+	other=$(unshare -n sysctl -n net.handshake.pending_max)
+	rmmod handshake && insmod "$dir/handshake.ko" || return 1
+	note "with pending_max=7: $def here, $other in a new namespace"
+	[ "$def" = 7 ] && [ "$other" = 7 ]
+}
+
+ktap_suite handshake_extensions 5
 gnutls-serv --echo --x509certfile="$dir/certs/server.pem" \
 	--x509keyfile="$dir/certs/server.key" -p 4433 > serv.log 2>&1 &
 wait_port 4433
@@ -188,4 +225,5 @@ ktap_check unprivileged_listener_does_not_count unprivileged_listener
 ktap_check ready_resent_when_agent_joins ready_again
 ktap_check done_with_unknown_attribute_completes done_newer
 ktap_check policy_dump_is_exact policy_dump
+ktap_check pending_max_per_namespace pending_max
 ktap_end
