@@ -9,7 +9,10 @@
 #![allow(dead_code)]
 #![forbid(unsafe_code)]
 
-use crate::abstractions::genl::Policy;
+use crate::abstractions::genl::{
+    Perm,
+    Policy, //
+};
 
 /// Family name.
 pub(crate) const FAMILY_NAME: &[u8] = b"handshake\0";
@@ -160,8 +163,8 @@ pub(crate) const ACCEPT_POLICY: [Policy; 3] = [
 ];
 /// Highest attribute number of the `accept` request.
 pub(crate) const ACCEPT_MAXATTR: u16 = 2;
-/// Whether `accept` requires `CAP_NET_ADMIN`.
-pub(crate) const ACCEPT_ADMIN_PERM: bool = true;
+/// Who may call `accept`.
+pub(crate) const ACCEPT_PERM: Perm = Perm::Admin;
 
 /// Request policy of `done` (index = attribute number).
 #[rustfmt::skip]
@@ -173,5 +176,5 @@ pub(crate) const DONE_POLICY: [Policy; 4] = [
 ];
 /// Highest attribute number of the `done` request.
 pub(crate) const DONE_MAXATTR: u16 = 3;
-/// Whether `done` requires `CAP_NET_ADMIN`.
-pub(crate) const DONE_ADMIN_PERM: bool = true;
+/// Who may call `done`.
+pub(crate) const DONE_PERM: Perm = Perm::Admin;

@@ -7,17 +7,21 @@
 //! `Documentation/handshake-rs.rst` for the design.
 //!
 //! Two layers: `abstractions/` wraps the kernel's C interfaces (all of the crate's `unsafe` but
-//! the C entry points of `capi`); the service logic (`request`, `netlink`, `tlshd`, `alert`, the
-//! generated `genl_tables`) is safe Rust and says so with `#![forbid(unsafe_code)]`.
+//! the C entry points of `capi`); the service logic (`request`, `netlink`, `tlshd`, `alert`,
+//! `stats`, `diag`, the generated `genl_tables` and `diag_tables`) is safe Rust and says so with
+//! `#![forbid(unsafe_code)]`.
 
 use kernel::prelude::*;
 
 mod abstractions;
 mod alert;
 mod capi;
+mod diag;
+mod diag_tables;
 mod genl_tables;
 mod netlink;
 mod request;
+mod stats;
 mod tlshd;
 
 #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
@@ -56,12 +60,13 @@ impl Drop for TextQuiesce {
     }
 }
 
-/// The loaded service. Fields are dropped in order: the family first (waiting for running
+/// The loaded service. Fields are dropped in order: the families first (waiting for running
 /// operations), then the namespaces (draining what is pending), then the quiescence wait.
 ///
 /// Init registers in the opposite order: every namespace has its state before the family can
 /// deliver the first ACCEPT or DONE.
 struct HandshakeModule {
+    _diag: abstractions::genl::Registration,
     _family: abstractions::genl::Registration,
     _pernet: abstractions::net::PernetRegistration<request::HandshakeNet>,
     _quiesce: TextQuiesce,
@@ -71,8 +76,10 @@ impl kernel::Module for HandshakeModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let pernet = request::register(module_parameters::pending_max.value())?;
         let family = netlink::FAMILY.register()?;
+        let diag = diag::FAMILY.register()?;
         pr_info!("handshake service ready\n");
         Ok(HandshakeModule {
+            _diag: diag,
             _family: family,
             _pernet: pernet,
             _quiesce: TextQuiesce,

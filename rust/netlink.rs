@@ -38,6 +38,7 @@ use crate::{
         Request,
         Status, //
     },
+    stats::Counters,
 };
 use kernel::{
     bindings,
@@ -48,14 +49,15 @@ use kernel::{
     prelude::*,
     sync::{
         aref::ARef,
+        atomic::Relaxed,
         rcu,
         Arc, //
     }, //
 };
 
 static OPS: [SplitOp; 2] = [
-    SplitOp::new_do::<AcceptOp>(cmd::ACCEPT, tables::ACCEPT_ADMIN_PERM),
-    SplitOp::new_do::<DoneOp>(cmd::DONE, tables::DONE_ADMIN_PERM),
+    SplitOp::new_do::<AcceptOp>(cmd::ACCEPT, tables::ACCEPT_PERM),
+    SplitOp::new_do::<DoneOp>(cmd::DONE, tables::DONE_PERM),
 ];
 
 /// The groups. Only agents may hear READY: joining `tlshd` takes `CAP_NET_ADMIN` over the
@@ -173,6 +175,7 @@ fn hand_over(
         Ok(fdr) => {
             let fd = fdr.reserved_fd() as i32;
             tp::handshake_cmd_accept(net, req.id(), Some(req.sk()), fd);
+            Counters::inc(&req.counters().accepted);
             fdr.fd_install(file);
             Ok(())
         }
@@ -207,6 +210,9 @@ impl DoHandler for DoneOp {
         tp::handshake_cmd_done(net, req.id(), Some(sk), fd);
         let unknown = info.unknown_attrs();
         if unknown > 0 {
+            req.counters()
+                .unknown_done_attrs
+                .add(unknown as u64, Relaxed);
             let unknown = i32::try_from(unknown).unwrap_or(i32::MAX);
             tp::handshake_cmd_done_unknown_attrs(net, req.id(), Some(sk), unknown);
         }
@@ -214,7 +220,10 @@ impl DoHandler for DoneOp {
             .attr(attr_done::STATUS)
             .map(|a| a.get_u32())
             .transpose()?;
-        req.complete(Status::from_agent(status), Some(info));
+        let status = Status::from_agent(status);
+        if req.complete(status, Some(info)) {
+            req.counters().done.add(status.to_errno().unsigned_abs());
+        }
         Ok(())
     }
 }

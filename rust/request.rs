@@ -70,6 +70,7 @@ use crate::{
         },
     },
     genl_tables::HandlerClass,
+    stats::Counters,
 };
 use core::pin::Pin;
 use kernel::{
@@ -325,11 +326,21 @@ impl Request {
         })
     }
 
-    /// Completes the request with `status` unless it is already completed.
-    pub(crate) fn complete(self: &Arc<Self>, status: Status, info: Option<&Info<'_>>) {
-        if let Some(completion) = self.try_complete(status) {
-            completion.run(info);
+    /// Completes the request with `status` unless it is already completed: true if this call
+    /// completed it.
+    pub(crate) fn complete(self: &Arc<Self>, status: Status, info: Option<&Info<'_>>) -> bool {
+        match self.try_complete(status) {
+            Some(completion) => {
+                completion.run(info);
+                true
+            }
+            None => false,
         }
+    }
+
+    /// What happened to the requests of the request's namespace.
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.hnet.counters
     }
 
     /// Cancels the request for its consumer: true if this call won and `done` will not run.
@@ -337,6 +348,7 @@ impl Request {
         match self.leave(Leaving::Live, false) {
             Some(pin) => {
                 tp::handshake_cancel(pin.net(), self.id(), Some(self.sk));
+                Counters::inc(&self.hnet.counters.cancelled);
                 // The consumer still holds its own reference; releasing ours cannot free the
                 // socket under it, and `fput` may be called from softirq context.
                 drop(pin);
@@ -471,6 +483,8 @@ pub(crate) struct HandshakeNet {
     queue: SpinLockBh<Queue>,
     /// The limit of pending requests, `/proc/sys/net/handshake/pending_max` of the namespace.
     pending_max: Atomic<u32>,
+    /// What happened to the namespace's requests.
+    counters: Counters,
 }
 
 impl HandshakeNet {
@@ -481,6 +495,7 @@ impl HandshakeNet {
             pin_init!(HandshakeNet {
                 queue <- new_spinlock_bh!(queue, "handshake_net"),
                 pending_max: Atomic::new(u32::try_from(max).unwrap_or(u32::MAX)),
+                counters: Counters::new(),
             }),
             GFP_KERNEL,
         )
@@ -489,6 +504,16 @@ impl HandshakeNet {
     /// The limit of pending requests now.
     pub(crate) fn pending_max(&self) -> usize {
         self.pending_max.load(Relaxed) as usize
+    }
+
+    /// The number of requests pending now.
+    pub(crate) fn pending(&self) -> usize {
+        self.queue.lock().reqs.len()
+    }
+
+    /// What happened to the namespace's requests.
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     /// The queue of pending requests.
@@ -528,10 +553,13 @@ impl HandshakeNet {
                     .access_mut(&mut queue)
                     .state
                     .complete(Leaving::Pending, false);
-                taken.map(|(pin, _)| Completion {
-                    req,
-                    pin: Some(pin),
-                    status: Status::from_error(ETIMEDOUT),
+                taken.map(|(pin, _)| {
+                    Counters::inc(&self.counters.drained);
+                    Completion {
+                        req,
+                        pin: Some(pin),
+                        status: Status::from_error(ETIMEDOUT),
+                    }
                 })
             };
             // The consumer's callback runs with no lock held.
@@ -595,6 +623,7 @@ impl WorkItem for ReadyAgain {
         while sent < pending && (this.announce)(&this.net, this.class, Gfp::KERNEL).is_ok() {
             sent += 1;
         }
+        this.hn.counters.ready_again.add(sent as u64, Relaxed);
         let sent = i32::try_from(sent).unwrap_or(i32::MAX);
         tp::handshake_ready_again(&this.net, ReqId::NONE, None, sent);
     }
@@ -812,6 +841,10 @@ pub(crate) fn submit<P: Proto>(
         .and_then(|hn| submit_in(hn, sock, proto, gfp, announce));
     if let Err(e) = &result {
         tp::handshake_submit_err(sk.net(), ReqId::NONE, Some(sk.key()), e.to_errno());
+        let rcu = rcu::read_lock();
+        if let Some(hn) = pernet_rcu(sk.net(), &rcu) {
+            hn.counters.refused.add_error(*e);
+        }
     }
     result
 }
@@ -856,6 +889,7 @@ fn submit_in<P: Proto>(
         // An agent took the request in the meantime: it will be completed.
     }
     tp::handshake_submit(net, req.id(), Some(req.sk));
+    Counters::inc(&req.hnet.counters.submitted);
     Ok(())
 }
 

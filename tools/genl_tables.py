@@ -94,7 +94,10 @@ def generate(spec, source):
     w('#![allow(dead_code)]')
     w('#![forbid(unsafe_code)]')
     w('')
-    w('use crate::abstractions::genl::Policy;')
+    w('use crate::abstractions::genl::{')
+    w('    Perm,')
+    w('    Policy, //')
+    w('};')
     w('')
     w('/// Family name.')
     w(f'pub(crate) const FAMILY_NAME: &[u8] = b"{spec["name"]}\\0";')
@@ -128,13 +131,15 @@ def generate(spec, source):
         w(f'    /// `{op["name"]}`.')
         w(f'    pub(crate) const {upper(op["name"])}: u8 = {op.get("value", i + 1)};')
     w('}')
-    w('')
-    w('/// Multicast group indexes, in registration order.')
-    w('pub(crate) mod mcgrp {')
-    for i, g in enumerate(spec['mcast-groups']['list']):
-        w(f'    /// `{g["name"]}`.')
-        w(f'    pub(crate) const {upper(g["name"])}: u32 = {i};')
-    w('}')
+    groups = spec.get('mcast-groups', {}).get('list', [])
+    if groups:
+        w('')
+        w('/// Multicast group indexes, in registration order.')
+        w('pub(crate) mod mcgrp {')
+        for i, g in enumerate(groups):
+            w(f'    /// `{g["name"]}`.')
+            w(f'    pub(crate) const {upper(g["name"])}: u32 = {i};')
+        w('}')
     classes = handler_classes(spec)
     if classes:
         w('')
@@ -181,10 +186,11 @@ def generate(spec, source):
         w('        }')
         w('    }')
         w('}')
-    w('')
-    w('/// Multicast group names, in registration order.')
-    names = ', '.join(f'c"{g["name"]}"' for g in spec['mcast-groups']['list'])
-    w(f'pub(crate) const MCGRP_NAMES: [&kernel::str::CStr; {len(spec["mcast-groups"]["list"])}] = [{names}];')
+    if groups:
+        w('')
+        w('/// Multicast group names, in registration order.')
+        names = ', '.join(f'c"{g["name"]}"' for g in groups)
+        w(f'pub(crate) const MCGRP_NAMES: [&kernel::str::CStr; {len(groups)}] = [{names}];')
     sets = {s['name']: s for s in spec['attribute-sets']}
     for op in spec['operations']['list']:
         if 'do' not in op:
@@ -193,11 +199,17 @@ def generate(spec, source):
         nums = attr_numbers(aset)
         byname = {a['name']: a for a in aset['attributes']}
         req = op['do'].get('request', {}).get('attributes', [])
-        maxattr = max(nums[a] for a in req)
+        maxattr = max((nums[a] for a in req), default=0)
         table = ['Policy::unspec()'] * (maxattr + 1)
         for a in req:
             table[nums[a]] = policy_entry(spec, byname[a])
-        admin = 'admin-perm' in op.get('flags', [])
+        flags = op.get('flags', [])
+        if 'admin-perm' in flags:
+            perm = 'Admin'
+        elif 'uns-admin-perm' in flags:
+            perm = 'UnsAdmin'
+        else:
+            raise SystemExit(f'{op["name"]}: every operation must be privileged')
         n = upper(op['name'])
         w('')
         w(f'/// Request policy of `{op["name"]}` (index = attribute number).')
@@ -208,8 +220,8 @@ def generate(spec, source):
         w('];')
         w(f'/// Highest attribute number of the `{op["name"]}` request.')
         w(f'pub(crate) const {n}_MAXATTR: u16 = {maxattr};')
-        w(f'/// Whether `{op["name"]}` requires `CAP_NET_ADMIN`.')
-        w(f'pub(crate) const {n}_ADMIN_PERM: bool = {"true" if admin else "false"};')
+        w(f'/// Who may call `{op["name"]}`.')
+        w(f'pub(crate) const {n}_PERM: Perm = Perm::{perm};')
     return '\n'.join(out) + '\n'
 
 

@@ -4,7 +4,7 @@
 //! multicast.
 //!
 //! An extension of the 7.3 `kernel::net::netlink`, which covers multicast-only families in the
-//! initial namespace: it keeps that module's names ([`Family::register`],
+//! initial namespace: it keeps that module's names ([`Family::const_new`], [`Family::register`],
 //! [`Registration`], [`GenlMsg`] with `put_u32`/`put_string`/`multicast`) for what it adds:
 //! [`Policy`] entries, [`SplitOp`]s dispatching to a [`DoHandler`], groups that require a
 //! capability to join ([`McGroup`]), a callback when a group is joined ([`BindHandler`]), the
@@ -155,6 +155,16 @@ pub(crate) trait DoHandler {
     fn doit(info: &Info<'_>) -> Result;
 }
 
+/// Who may call an operation (every operation of the module's families is privileged).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Perm {
+    /// Callers with `CAP_NET_ADMIN` in the initial user namespace (`GENL_ADMIN_PERM`).
+    Admin,
+    /// Callers with `CAP_NET_ADMIN` over the user namespace that owns the network namespace
+    /// (`GENL_UNS_ADMIN_PERM`).
+    UnsAdmin,
+}
+
 /// A `do` operation of a family (`struct genl_split_ops`).
 #[repr(transparent)]
 pub(crate) struct SplitOp(bindings::genl_split_ops);
@@ -163,10 +173,9 @@ pub(crate) struct SplitOp(bindings::genl_split_ops);
 unsafe impl Sync for SplitOp {}
 
 impl SplitOp {
-    /// A `do` operation for `cmd` validated against `H::POLICY`, handled by `H`.
-    ///
-    /// `admin_perm` restricts the operation to callers with `CAP_NET_ADMIN` in the namespace.
-    pub(crate) const fn new_do<H: DoHandler>(cmd: u8, admin_perm: bool) -> Self {
+    /// A `do` operation for `cmd` validated against `H::POLICY`, handled by `H`, which the
+    /// callers `perm` allows may call.
+    pub(crate) const fn new_do<H: DoHandler>(cmd: u8, perm: Perm) -> Self {
         let policy = H::POLICY;
         if policy.len() != H::MAXATTR as usize + 1 {
             panic!("policy length and maxattr disagree");
@@ -181,10 +190,11 @@ impl SplitOp {
         op.policy = policy.as_ptr().cast();
         op.maxattr = H::MAXATTR as u32;
         op.cmd = cmd;
-        let mut flags = bindings::GENL_CMD_CAP_DO;
-        if admin_perm {
-            flags |= bindings::GENL_ADMIN_PERM;
-        }
+        let flags = bindings::GENL_CMD_CAP_DO
+            | match perm {
+                Perm::Admin => bindings::GENL_ADMIN_PERM,
+                Perm::UnsAdmin => bindings::GENL_UNS_ADMIN_PERM,
+            };
         op.flags = flags as u8;
         if H::TOLERATE_UNKNOWN {
             // The core parses liberally; `do_trampoline` then validates strictly but for the
@@ -347,8 +357,22 @@ pub(crate) struct Family {
 unsafe impl Sync for Family {}
 
 impl Family {
-    /// Creates a family with the given operations and multicast groups, with `H` told whenever
-    /// a socket joins one of its groups; `netnsok` and `parallel_ops` are set.
+    /// Creates a family with the given operations and multicast groups; `netnsok` and
+    /// `parallel_ops` are set.
+    ///
+    /// Intended for const context; panics (at build time) on invalid arguments.
+    pub(crate) const fn const_new(
+        module: &ThisModule,
+        name: &[u8],
+        version: u32,
+        ops: &'static [SplitOp],
+        mcgrps: &'static [McGroup],
+    ) -> Family {
+        Self::build(module, name, version, ops, mcgrps, None)
+    }
+
+    /// Creates a family as [`Family::const_new`] does, with `H` told whenever a socket joins
+    /// one of its groups.
     ///
     /// Intended for const context; panics (at build time) on invalid arguments.
     pub(crate) const fn const_new_with_bind<H: BindHandler>(
@@ -744,6 +768,26 @@ impl GenlMsg {
     /// Adds a `u32` attribute.
     pub(crate) fn put_u32(&mut self, attrtype: u16, value: u32) -> Result {
         self.put_raw(attrtype, &value.to_ne_bytes())
+    }
+
+    /// Adds a `u64` attribute, aligned with a `pad` attribute of type `pad` where needed.
+    pub(crate) fn put_u64(&mut self, attrtype: u16, value: u64, pad: u16) -> Result {
+        let bytes = value.to_ne_bytes();
+        // SAFETY: `skb` is owned; `bytes` is readable for its length.
+        let ret = unsafe {
+            bindings::nla_put_64bit(
+                self.skb.as_ptr(),
+                c_int::from(attrtype),
+                bytes.len() as c_int,
+                bytes.as_ptr().cast(),
+                c_int::from(pad),
+            )
+        };
+        if ret < 0 {
+            Err(EMSGSIZE)
+        } else {
+            Ok(())
+        }
     }
 
     /// Adds an `s32` attribute.

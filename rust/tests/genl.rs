@@ -13,6 +13,10 @@ use crate::{
         self,
         FAMILY, //
     },
+    stats::{
+        ErrnoCounts,
+        ERRNO_SLOTS, //
+    },
 };
 
 static CALLS: AtomicU32 = AtomicU32::new(0);
@@ -148,6 +152,31 @@ mod cases {
         b.close();
         c.close();
         Ok(())
+    }
+
+    #[test]
+    fn errno_counts_keep_sixteen_then_count_others() {
+        let counts = ErrnoCounts::default();
+        counts.add(0);
+        counts.add(13);
+        counts.add(0);
+        for e in 100..100 + ERRNO_SLOTS as u32 {
+            counts.add(e);
+        }
+        let mut seen = KVec::new();
+        for (errno, count) in counts.iter() {
+            seen.push((errno, count), GFP_KERNEL).expect("no memory");
+        }
+        assert_eq!(seen.len(), ERRNO_SLOTS);
+        assert_eq!(seen[0], (0, 2));
+        assert_eq!(seen[1], (13, 1));
+        assert_eq!(seen[2], (100, 1));
+        // Slots 100..113 took the rest; 114 and 115 had none left.
+        assert_eq!(counts.other(), 2);
+        counts.add(13);
+        assert_eq!(counts.iter().nth(1), Some((13, 2)));
+        counts.add_error(EAGAIN);
+        assert_eq!(counts.other(), 3);
     }
 
     #[test]

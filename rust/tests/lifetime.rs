@@ -15,7 +15,10 @@ use crate::{
     },
     netlink, //
 };
-use kernel::cpu::CpuId;
+use kernel::{
+    cpu::CpuId,
+    sync::atomic::Relaxed, //
+};
 
 #[kunit_tests(handshake_lifetime)]
 mod cases {
@@ -234,6 +237,13 @@ mod cases {
         assert!(!request::cancel(b.sk()));
         assert!(hn.queue().lock().draining());
         assert_eq!(hn.queue().lock().pending(), 0);
+        // The counters say the same: three queued, one cancelled, one drained. (Acceptance is
+        // counted by ACCEPT's reply, which the suite's agent does not send.)
+        let counters = hn.counters();
+        assert_eq!(counters.submitted.load(Relaxed), 3);
+        assert_eq!(counters.accepted.load(Relaxed), 0);
+        assert_eq!(counters.cancelled.load(Relaxed), 1);
+        assert_eq!(counters.drained.load(Relaxed), 1);
         // New requests are refused while draining.
         let d = TestSocket::new()?;
         let rd = Recorder::new();

@@ -98,7 +98,10 @@ checkpatch_clean() {
 
 tables_match_the_spec() {
 	python3 "$TOP/tools/genl_tables.py" "$ksrc/Documentation/netlink/specs/handshake.yaml" \
-		--check "$TOP/rust/genl_tables.rs" --uapi "$ksrc/include/uapi/linux/handshake.h"
+		--check "$TOP/rust/genl_tables.rs" --uapi "$ksrc/include/uapi/linux/handshake.h" &&
+	python3 "$TOP/tools/genl_tables.py" "$TOP/Documentation/netlink/specs/handshake-diag.yaml" \
+		--source-name Documentation/netlink/specs/handshake-diag.yaml \
+		--check "$TOP/rust/diag_tables.rs"
 }
 
 unsafe_justified() {

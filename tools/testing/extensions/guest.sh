@@ -217,7 +217,73 @@ pending_max() {
 	[ "$def" = 7 ] && [ "$other" = 7 ]
 }
 
-ktap_suite handshake_extensions 5
+# The counters of the caller's namespace, from the module's own family
+# handshake-diag with the YNL CLI and the repository's spec, count each
+# outcome once: a submit refused for want of an agent, two requests accepted
+# and completed by DONE (one successful with two attributes newer than the
+# spec, one failed with EACCES), one cancelled while pending. A new
+# namespace has counters of its own; an unprivileged caller gets EPERM.
+stats() {
+	"${ynl_cli[@]}" --spec /mnt/src/Documentation/netlink/specs/handshake-diag.yaml \
+		--do stats-get --output-json
+}
+counters() {
+	dmesg -C
+	local before after fd out
+	before=$(stats) || return 1
+	insmod "$dir/hs_consumer.ko" port=4433 2>/dev/null && return 1
+	agent_start || return 1
+	insmod "$dir/hs_consumer.ko" port=4433 wait=0 || { agent_stop; return 1; }
+	agent_ask wait-ready
+	agent_ask accept
+	fd=$(agent_json reply.sockfd) || { agent_stop; return 1; }
+	agent_ask done-newer "$fd" 0
+	insmod "$dir/hs_consumer2.ko" port=4433 wait=0 || { agent_stop; return 1; }
+	agent_ask wait-ready
+	agent_ask accept
+	fd=$(agent_json reply.sockfd) || { agent_stop; return 1; }
+	agent_ask done "$fd" 13
+	agent_ask close
+	rmmod hs_consumer hs_consumer2
+	insmod "$dir/hs_consumer.ko" port=4433 wait=0 || { agent_stop; return 1; }
+	agent_ask wait-ready
+	rmmod hs_consumer
+	agent_stop
+	after=$(stats) || return 1
+	klog
+	note "counters before: $before"
+	note "counters after: $after"
+	python3 - "$before" "$after" <<'PY' || return 1
+import json, sys
+b, a = (json.loads(x) for x in sys.argv[1:3])
+def by_errno(s, key):
+    return {e.get('errno', -1): e['count'] for e in s.get(key, [])}
+def delta(key):
+    return a[key] - b[key]
+def delta_errnos(key):
+    x, y = by_errno(b, key), by_errno(a, key)
+    d = {k: y[k] - x.get(k, 0) for k in y}
+    return {k: v for k, v in d.items() if v}
+got = {k: delta(k) for k in ('submitted', 'accepted', 'cancelled', 'drained',
+                             'unknown-done-attrs')}
+assert got == {'submitted': 3, 'accepted': 2, 'cancelled': 1, 'drained': 0,
+               'unknown-done-attrs': 2}, got
+assert delta_errnos('refused') == {3: 1}, delta_errnos('refused')
+assert delta_errnos('done') == {0: 1, 13: 1}, delta_errnos('done')
+assert a['pending'] == 0 and a['pending-max'] >= 1, a
+PY
+	out=$(unshare -n "${ynl_cli[@]}" --spec /mnt/src/Documentation/netlink/specs/handshake-diag.yaml \
+		--do stats-get --output-json) || return 1
+	echo "$out" | python3 -c 'import json, sys
+s = json.load(sys.stdin)
+assert s["submitted"] == 0 and "refused" not in s, s' || { echo "a new namespace: $out"; return 1; }
+	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "${ynl_cli[@]}" \
+		--spec /mnt/src/Documentation/netlink/specs/handshake-diag.yaml --do stats-get 2>&1) &&
+		{ echo "nobody read the counters: $out"; return 1; }
+	echo "$out" | grep -q 'Operation not permitted' || { echo "nobody: $out"; return 1; }
+}
+
+ktap_suite handshake_extensions 6
 gnutls-serv --echo --x509certfile="$dir/certs/server.pem" \
 	--x509keyfile="$dir/certs/server.key" -p 4433 > serv.log 2>&1 &
 wait_port 4433
@@ -226,4 +292,5 @@ ktap_check ready_resent_when_agent_joins ready_again
 ktap_check done_with_unknown_attribute_completes done_newer
 ktap_check policy_dump_is_exact policy_dump
 ktap_check pending_max_per_namespace pending_max
+ktap_check counters_count_each_outcome counters
 ktap_end
