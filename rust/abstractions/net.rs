@@ -106,10 +106,13 @@ pub(crate) trait PernetData: Send + Sync + Sized + 'static {
 
     /// The directory under `/proc/sys` of the namespace's [`PernetData::SYSCTLS`], such as
     /// `net/handshake`.
+    // Without `CONFIG_SYSCTL` nothing reads the settings' declarations.
+    #[cfg_attr(not(CONFIG_SYSCTL), allow(dead_code))]
     const SYSCTL_PATH: &'static CStr = c"";
 
     /// Settings of every namespace, shown and written as files in [`PernetData::SYSCTL_PATH`]
     /// of its `/proc/sys`; their values live in the namespace's data.
+    #[cfg_attr(not(CONFIG_SYSCTL), allow(dead_code))]
     const SYSCTLS: &'static [SysctlU32<Self>] = &[];
 }
 
@@ -118,6 +121,7 @@ pub(crate) trait PernetData: Send + Sync + Sized + 'static {
 ///
 /// The file reads and writes the value directly, with plain loads and stores as every `sysctl`
 /// does; readers load it with [`Relaxed`] ordering, as C reads such a value with `READ_ONCE`.
+#[cfg_attr(not(CONFIG_SYSCTL), allow(dead_code))]
 pub(crate) struct SysctlU32<T> {
     /// The file name.
     pub(crate) name: &'static CStr,
@@ -149,9 +153,23 @@ struct Slot {
     table_cap: usize,
 }
 
+/// Without `CONFIG_SYSCTL` there are no files: the settings keep their initial values.
+#[cfg(not(CONFIG_SYSCTL))]
+fn register_sysctls<T: PernetData>(
+    _net: &Net,
+    _data: &T,
+) -> Result<(
+    *mut bindings::ctl_table_header,
+    *mut bindings::ctl_table,
+    usize,
+)> {
+    Ok((core::ptr::null_mut(), core::ptr::null_mut(), 0))
+}
+
 /// The files of `T::SYSCTLS` for `data`, registered in `net`: the registration and the table it
 /// uses (a vector given up with `into_raw_parts`: pointer, length, capacity); null pointers if
 /// there are no settings.
+#[cfg(CONFIG_SYSCTL)]
 fn register_sysctls<T: PernetData>(
     net: &Net,
     data: &T,
@@ -356,6 +374,9 @@ impl<T: PernetData> Pernet<T> {
                 (*slot).table_cap,
             )
         };
+        #[cfg(not(CONFIG_SYSCTL))]
+        let _ = (sysctl, table, table_cap);
+        #[cfg(CONFIG_SYSCTL)]
         if !sysctl.is_null() {
             // SAFETY: Registered by `init` and not since unregistered (the slot gave it up just
             // above). This waits for every reader and writer of the files to leave.
