@@ -79,6 +79,7 @@ impl DoHandler for StatsGet {
             &c.unknown_done_attrs,
         )?;
         put_count(&mut msg, attr_stats::READY_AGAIN, &c.ready_again)?;
+        put_count(&mut msg, attr_stats::ACCEPT_FAILED, &c.accept_failed)?;
         msg.reply(info)
     }
 }
@@ -92,13 +93,13 @@ fn put_errnos(msg: &mut GenlMsg, attrtype: u16, counts: &ErrnoCounts) -> Result 
     for (errno, count) in counts.iter() {
         msg.put_nest(attrtype, |m| {
             m.put_u32(attr_errno_count::ERRNO, errno)?;
-            m.put_u64(attr_errno_count::COUNT, count, attr_stats::PAD)
+            m.put_u64(attr_errno_count::COUNT, count, attr_errno_count::PAD)
         })?;
     }
     let other = counts.other();
     if other > 0 {
         msg.put_nest(attrtype, |m| {
-            m.put_u64(attr_errno_count::COUNT, other, attr_stats::PAD)
+            m.put_u64(attr_errno_count::COUNT, other, attr_errno_count::PAD)
         })?;
     }
     Ok(())

@@ -25,6 +25,8 @@ pub(crate) mod attr_errno_count {
     pub(crate) const ERRNO: u16 = 1;
     /// `count`.
     pub(crate) const COUNT: u16 = 2;
+    /// `pad`.
+    pub(crate) const PAD: u16 = 3;
 }
 
 /// Attributes of the `stats` set.
@@ -51,6 +53,8 @@ pub(crate) mod attr_stats {
     pub(crate) const UNKNOWN_DONE_ATTRS: u16 = 10;
     /// `ready-again`.
     pub(crate) const READY_AGAIN: u16 = 11;
+    /// `accept-failed`.
+    pub(crate) const ACCEPT_FAILED: u16 = 12;
 }
 
 /// Command numbers.

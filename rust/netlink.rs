@@ -180,7 +180,9 @@ fn hand_over(
             Ok(())
         }
         Err(e) => {
-            req.complete(Status::from_error(EIO), None);
+            if req.complete(Status::from_error(EIO), None) {
+                Counters::inc(&req.counters().accept_failed);
+            }
             drop(file);
             Err(e)
         }

@@ -42,6 +42,7 @@ use crate::{
         module::ModuleRef,
         net::{
             Net,
+            NetRef,
             Pernet,
             PernetData,
             PernetRegistration,
@@ -410,6 +411,7 @@ const QUEUE_RESERVED: usize = 64;
 pub(crate) struct Queue {
     reqs: KVec<Arc<Request>>,
     draining: bool,
+    resend: Resend,
 }
 
 impl Queue {
@@ -417,6 +419,7 @@ impl Queue {
         Ok(Queue {
             reqs: KVec::with_capacity(max.min(QUEUE_RESERVED), GFP_KERNEL)?,
             draining: false,
+            resend: Resend::Idle,
         })
     }
 
@@ -583,7 +586,7 @@ pub(crate) const READY_AGAIN_TICKS: u32 = 50;
 /// state and the module until it ends.
 #[pin_data]
 struct ReadyAgain {
-    net: ARef<Net>,
+    net: NetRef,
     hn: Arc<HandshakeNet>,
     class: HandlerClass,
     announce: Announce,
@@ -597,35 +600,76 @@ impl_has_delayed_work! {
     impl HasDelayedWork<Self> for ReadyAgain { self.work }
 }
 
+impl ReadyAgain {
+    /// Sends the READYs if an agent listens: false to try again a tick later.
+    fn send(self: Pin<&mut Self>) -> bool {
+        // A drained queue has nothing pending.
+        let pending = self.hn.queue.lock().pending_of(self.class);
+        if pending == 0 {
+            return true;
+        }
+        // `announce` fails with `ESRCH` while nobody listens.
+        match (self.announce)(&self.net, self.class, Gfp::KERNEL) {
+            Ok(()) => {}
+            Err(e) if e == ESRCH => {
+                let ticks = self.project().ticks;
+                *ticks += 1;
+                return *ticks >= READY_AGAIN_TICKS;
+            }
+            Err(_) => return true,
+        }
+        let mut sent = 1;
+        while sent < pending && (self.announce)(&self.net, self.class, Gfp::KERNEL).is_ok() {
+            sent += 1;
+        }
+        self.hn.counters.ready_again.add(sent as u64, Relaxed);
+        let sent = i32::try_from(sent).unwrap_or(i32::MAX);
+        tp::handshake_ready_again(&self.net, ReqId::NONE, None, sent);
+        true
+    }
+}
+
 impl WorkItem for ReadyAgain {
     type Pointer = Pin<KBox<Self>>;
 
     fn run(mut this: Pin<KBox<Self>>) {
-        // A drained queue has nothing pending.
-        let pending = this.hn.queue.lock().pending_of(this.class);
-        if pending == 0 {
+        if !this.as_mut().send() {
+            workqueue::system().enqueue_delayed(this, 1);
             return;
         }
-        // `announce` fails with `ESRCH` while nobody listens.
-        match (this.announce)(&this.net, this.class, Gfp::KERNEL) {
-            Ok(()) => {}
-            Err(e) if e == ESRCH => {
-                let ticks = this.as_mut().project().ticks;
-                *ticks += 1;
-                if *ticks < READY_AGAIN_TICKS {
-                    workqueue::system().enqueue_delayed(this, 1);
-                }
-                return;
-            }
-            Err(_) => return,
+        // An agent that joined while this one was queued or sending gets its turn too.
+        if this.hn.queue.lock().resend.finish() {
+            *this.as_mut().project().ticks = 0;
+            workqueue::system().enqueue_delayed(this, 1);
         }
-        let mut sent = 1;
-        while sent < pending && (this.announce)(&this.net, this.class, Gfp::KERNEL).is_ok() {
-            sent += 1;
-        }
-        this.hn.counters.ready_again.add(sent as u64, Relaxed);
-        let sent = i32::try_from(sent).unwrap_or(i32::MAX);
-        tp::handshake_ready_again(&this.net, ReqId::NONE, None, sent);
+    }
+}
+
+/// Whether a namespace has a [`ReadyAgain`] under way: one at a time, and once more if another
+/// agent joined meanwhile.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Resend {
+    /// None.
+    Idle,
+    /// One is queued or running.
+    Queued,
+    /// One is queued or running, and another agent joined since it started.
+    Again,
+}
+
+impl Resend {
+    /// A joining agent: true if a new work item is needed.
+    fn start(&mut self) -> bool {
+        let start = *self == Resend::Idle;
+        *self = if start { Resend::Queued } else { Resend::Again };
+        start
+    }
+
+    /// The work item is done: true if it must run once more.
+    fn finish(&mut self) -> bool {
+        let again = *self == Resend::Again;
+        *self = if again { Resend::Queued } else { Resend::Idle };
+        again
     }
 }
 
@@ -633,7 +677,7 @@ impl WorkItem for ReadyAgain {
 /// that class are pending there, READY is sent again for each with `announce` once the agent
 /// hears it (see [`ReadyAgain`]). Best effort: if memory is short nothing is sent.
 pub(crate) fn agent_joins(class: HandlerClass, announce: Announce) {
-    let Some(net) = Net::current() else {
+    let Some(net) = NetRef::current() else {
         return;
     };
     if let Some(hn) = pernet(&net) {
@@ -645,16 +689,21 @@ pub(crate) fn agent_joins(class: HandlerClass, announce: Announce) {
 /// `announce` once it finds a listener (see [`ReadyAgain`]).
 pub(crate) fn ready_again(
     hn: Arc<HandshakeNet>,
-    net: ARef<Net>,
+    net: NetRef,
     class: HandlerClass,
     announce: Announce,
 ) {
-    if hn.queue.lock().pending_of(class) == 0 {
-        return;
+    {
+        let mut queue = hn.queue.lock();
+        if queue.pending_of(class) == 0 || !queue.resend.start() {
+            return;
+        }
     }
     let Some(module) = ModuleRef::get() else {
+        hn.queue.lock().resend = Resend::Idle;
         return;
     };
+    let owner = hn.clone();
     let work = KBox::pin_init(
         pin_init!(ReadyAgain {
             net,
@@ -667,8 +716,9 @@ pub(crate) fn ready_again(
         }),
         GFP_KERNEL,
     );
-    if let Ok(work) = work {
-        workqueue::system().enqueue_delayed(work, 1);
+    match work {
+        Ok(work) => workqueue::system().enqueue_delayed(work, 1),
+        Err(_) => owner.queue.lock().resend = Resend::Idle,
     }
 }
 
@@ -682,10 +732,14 @@ pub(crate) fn default_pending_max() -> usize {
     (ram.units / (25 * ram.unit)).clamp(3, 50) as usize
 }
 
+/// The most pending requests a namespace may be given: the queue is searched under a lock with
+/// bottom halves disabled, and a joining agent gets a READY per pending request.
+pub(crate) const PENDING_LIMIT: u32 = 4096;
+
 fn pending_max() -> usize {
     match PENDING_MAX.load(Relaxed) {
         0 => default_pending_max(),
-        n => n as usize,
+        n => n.min(PENDING_LIMIT) as usize,
     }
 }
 
@@ -708,7 +762,7 @@ impl PernetData for HandshakeNet {
     const SYSCTLS: &'static [SysctlU32<Self>] = &[SysctlU32 {
         name: c"pending_max",
         min: 1,
-        max: u32::MAX,
+        max: PENDING_LIMIT,
         value: |hn| &hn.pending_max,
     }];
 }

@@ -100,10 +100,12 @@ pub(crate) struct Counters {
     pub(crate) cancelled: Atomic<u64>,
     /// Pending requests completed as the namespace went away.
     pub(crate) drained: Atomic<u64>,
-    /// Attributes of unknown types in the DONEs taken.
+    /// Attributes of unknown types in the DONEs received.
     pub(crate) unknown_done_attrs: Atomic<u64>,
     /// READYs sent again for agents that joined.
     pub(crate) ready_again: Atomic<u64>,
+    /// Requests completed with `EIO` because their ACCEPT reply could not be made.
+    pub(crate) accept_failed: Atomic<u64>,
 }
 
 impl Counters {
@@ -118,6 +120,7 @@ impl Counters {
             drained: Atomic::new(0),
             unknown_done_attrs: Atomic::new(0),
             ready_again: Atomic::new(0),
+            accept_failed: Atomic::new(0),
         }
     }
 

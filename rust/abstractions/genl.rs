@@ -485,7 +485,8 @@ impl Drop for Registration {
 ///
 /// # Invariants
 ///
-/// `info` is valid for `'a` and its `attrs` array has `maxattr + 1` entries.
+/// `info` is valid for `'a` and its `attrs` array is null (an operation without attributes) or
+/// has `maxattr + 1` entries.
 pub(crate) struct Info<'a> {
     info: NonNull<bindings::genl_info>,
     maxattr: u16,
@@ -505,11 +506,14 @@ impl<'a> Info<'a> {
 
     /// The parsed attribute `attrtype`, if present.
     pub(crate) fn attr(&self, attrtype: u16) -> Option<Attr<'a>> {
-        if attrtype > self.maxattr {
+        // The core parses nothing (and `attrs` is null) for an operation whose policy has no
+        // attribute.
+        let attrs = self.raw().attrs;
+        if attrtype > self.maxattr || attrs.is_null() {
             return None;
         }
-        // SAFETY: `attrs` has `maxattr + 1` entries by the type invariants.
-        let nla = unsafe { *self.raw().attrs.add(usize::from(attrtype)) };
+        // SAFETY: `attrs` is not null, so it has `maxattr + 1` entries by the type invariants.
+        let nla = unsafe { *attrs.add(usize::from(attrtype)) };
         if nla.is_null() {
             return None;
         }
@@ -562,7 +566,10 @@ impl<'a> Info<'a> {
 
     /// Checks the headers of a request as the core does for commands from the family's
     /// `resv_start_op` on (`genl_header_check`), for the commands below it, with the same errors
-    /// and extended ack messages: so lowering `resv_start_op` changes nothing on the wire.
+    /// and extended ack messages. The core makes its check first, before it looks the command up,
+    /// checks the caller's permission and parses the attributes; this one runs after those, so a
+    /// request that is wrong in two ways can get the other error (and a command the family does
+    /// not have below `resv_start_op` gets `EOPNOTSUPP` whatever its header).
     fn check_header(&self) -> Result {
         let raw = self.raw();
         // SAFETY: The family of a request being handled is registered and valid.

@@ -16,10 +16,6 @@ use core::{
 use kernel::{
     bindings,
     prelude::*,
-    sync::aref::{
-        ARef,
-        AlwaysRefCounted, //
-    },
     sync::{
         atomic::{
             Acquire,
@@ -63,35 +59,63 @@ impl Net {
     pub(crate) fn as_ptr(&self) -> *mut bindings::net {
         self.0.get()
     }
+}
 
-    /// A reference on the namespace of the calling task, or `None` if it is going away (or the
-    /// task has none, as when it is exiting).
-    pub(crate) fn current() -> Option<ARef<Net>> {
-        // SAFETY: No preconditions; the namespace comes with a reference of its own.
+/// A counted reference on a namespace (`get_net`), which keeps it from being dismantled.
+///
+/// Not an `ARef<Net>`: a `&Net` may be borrowed from a namespace whose count already dropped to
+/// zero (its exit runs then), so a reference can only be taken where the namespace may refuse.
+///
+/// # Invariants
+///
+/// `net` is a namespace this object holds one reference on.
+pub(crate) struct NetRef {
+    net: NonNull<bindings::net>,
+}
+
+// SAFETY: A namespace reference may be used and released from any thread; `Net`'s methods go
+// through functions that synchronise themselves.
+unsafe impl Send for NetRef {}
+// SAFETY: As above; shared access only reads.
+unsafe impl Sync for NetRef {}
+
+impl NetRef {
+    /// A reference on `net`, or `None` if it is being dismantled (`maybe_get_net`).
+    #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
+    pub(crate) fn get(net: &Net) -> Option<Self> {
+        // SAFETY: `net` is alive while borrowed; the namespace comes with a reference of its
+        // own, or is null.
+        let net = NonNull::new(unsafe { helpers::hs_maybe_get_net(net.as_ptr()) })?;
+        // INVARIANT: `maybe_get_net` took the reference.
+        Some(NetRef { net })
+    }
+
+    /// A reference on the namespace of the calling task, or `None` if it is being dismantled or
+    /// the task has none (as when it is exiting).
+    pub(crate) fn current() -> Option<Self> {
+        // SAFETY: No preconditions; the namespace comes with a reference of its own, or is null.
         let net = NonNull::new(unsafe { helpers::hs_current_net_get() })?;
-        // SAFETY: `maybe_get_net` took the reference that the `ARef` now owns.
-        Some(unsafe { ARef::from_raw(net.cast()) })
+        // INVARIANT: `maybe_get_net` took the reference.
+        Some(NetRef { net })
     }
 }
 
-// SAFETY: `get_net` and `put_net` keep the namespace alive while its count is above zero; the
-// last `put_net` queues its dismantling.
-unsafe impl AlwaysRefCounted for Net {
-    fn inc_ref(&self) {
-        // SAFETY: The existence of `&self` means the namespace has a reference.
-        unsafe { helpers::hs_get_net(self.as_ptr()) }
-    }
+impl core::ops::Deref for NetRef {
+    type Target = Net;
 
-    unsafe fn dec_ref(obj: NonNull<Self>) {
-        // SAFETY: The caller owns the reference it gives up.
-        unsafe { helpers::hs_put_net(obj.as_ptr().cast()) }
+    fn deref(&self) -> &Net {
+        // SAFETY: Our reference keeps the namespace alive while `self` is borrowed.
+        unsafe { Net::from_raw(self.net.as_ptr()) }
     }
 }
 
-// SAFETY: A namespace may be used and released from any thread.
-unsafe impl Send for Net {}
-// SAFETY: `&Net` only reads the namespace through functions that synchronise themselves.
-unsafe impl Sync for Net {}
+impl Drop for NetRef {
+    fn drop(&mut self) {
+        // SAFETY: We own one reference by the type invariant; the last one queues the
+        // namespace's dismantling, which may be done from any context.
+        unsafe { helpers::hs_put_net(self.net.as_ptr()) };
+    }
+}
 
 /// Data that the module keeps for every network namespace.
 pub(crate) trait PernetData: Send + Sync + Sized + 'static {

@@ -78,9 +78,9 @@ struct net *hs_current_net_get(void)
 	return current->nsproxy ? maybe_get_net(current->nsproxy->net_ns) : NULL;
 }
 
-void hs_get_net(struct net *net)
+struct net *hs_maybe_get_net(struct net *net)
 {
-	get_net(net);
+	return maybe_get_net(net);
 }
 
 void hs_put_net(struct net *net)

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::{
+    abstractions::net::NetRef,
     genl_tables::{
         self as tables,
         attr_accept,
@@ -38,16 +39,16 @@ fn counting_announce(_net: &Net, _class: HandlerClass, _gfp: Gfp) -> Result {
     }
 }
 
-/// The number of announcements once no new one came for 100 ms (about two seconds at most).
+/// The number of announcements once no new one came for 500 ms (about four seconds at most).
 fn calls_settled() -> u32 {
     let mut last = CALLS.load(Ordering::SeqCst);
     let mut still = 0;
-    for _ in 0..200 {
+    for _ in 0..400 {
         kernel::time::delay::fsleep(kernel::time::Delta::from_millis(10));
         let now = CALLS.load(Ordering::SeqCst);
         if now == last {
             still += 1;
-            if still == 10 {
+            if still == 50 {
                 break;
             }
         } else {
@@ -131,10 +132,16 @@ mod cases {
         let hn = test_hn(5);
         let (a, _ra, _) = submitted(&hn)?;
         let (b, _rb, _) = submitted(&hn)?;
-        let net = || ARef::from(Net::init_net());
+        let net = || NetRef::get(Net::init_net()).expect("the initial namespace lives");
         // Nobody hears the first two tries; then each pending request gets one READY.
         counting_announce_reset(2);
         request::ready_again(hn.clone(), net(), HandlerClass::Tlshd, counting_announce);
+        assert_eq!(calls_settled(), 4);
+        // Agents joining while one is under way: one more round, not one each.
+        counting_announce_reset(0);
+        for _ in 0..3 {
+            request::ready_again(hn.clone(), net(), HandlerClass::Tlshd, counting_announce);
+        }
         assert_eq!(calls_settled(), 4);
         // Nothing pending, nothing sent.
         assert!(request::cancel(a.sk()));

@@ -191,6 +191,7 @@ pending_max() {
 	other=$(unshare -n sysctl -n net.handshake.pending_max) || return 1
 	[ "$def" = "$other" ] || { echo "initial namespace $def, a new one $other"; return 1; }
 	! sysctl -qw net.handshake.pending_max=0 2>/dev/null || { echo "0 was taken"; return 1; }
+	! sysctl -qw net.handshake.pending_max=4097 2>/dev/null || { echo "4097 was taken"; return 1; }
 	! setpriv --reuid=65534 --regid=65534 --clear-groups \
 		sysctl -qw net.handshake.pending_max=9 2>/dev/null || { echo "nobody wrote it"; return 1; }
 	sysctl -qw net.handshake.pending_max=1 || return 1
@@ -221,7 +222,8 @@ pending_max() {
 # handshake-diag with the YNL CLI and the repository's spec, count each
 # outcome once: a submit refused for want of an agent, two requests accepted
 # and completed by DONE (one successful with two attributes newer than the
-# spec, one failed with EACCES), one cancelled while pending. A new
+# spec, one failed with EACCES), one whose ACCEPT reply failed, one
+# cancelled while pending. A new
 # namespace has counters of its own; an unprivileged caller gets EPERM.
 stats() {
 	"${ynl_cli[@]}" --spec /mnt/src/Documentation/netlink/specs/handshake-diag.yaml \
@@ -245,6 +247,14 @@ counters() {
 	agent_ask done "$fd" 13
 	agent_ask close
 	rmmod hs_consumer hs_consumer2
+	# An ACCEPT whose reply cannot be made (the consumer's keyring does not
+	# exist): the request completes with EIO.
+	insmod "$dir/hs_consumer2.ko" port=4433 wait=0 keyring=2147483000 ||
+		{ agent_stop; return 1; }
+	agent_ask wait-ready
+	agent_ask accept
+	[ "$(agent_json error)" = 126 ] || { agent_stop; return 1; }
+	rmmod hs_consumer2
 	insmod "$dir/hs_consumer.ko" port=4433 wait=0 || { agent_stop; return 1; }
 	agent_ask wait-ready
 	rmmod hs_consumer
@@ -265,9 +275,9 @@ def delta_errnos(key):
     d = {k: y[k] - x.get(k, 0) for k in y}
     return {k: v for k, v in d.items() if v}
 got = {k: delta(k) for k in ('submitted', 'accepted', 'cancelled', 'drained',
-                             'unknown-done-attrs')}
-assert got == {'submitted': 3, 'accepted': 2, 'cancelled': 1, 'drained': 0,
-               'unknown-done-attrs': 2}, got
+                             'unknown-done-attrs', 'accept-failed')}
+assert got == {'submitted': 4, 'accepted': 2, 'cancelled': 1, 'drained': 0,
+               'unknown-done-attrs': 2, 'accept-failed': 1}, got
 assert delta_errnos('refused') == {3: 1}, delta_errnos('refused')
 assert delta_errnos('done') == {0: 1, 13: 1}, delta_errnos('done')
 assert a['pending'] == 0 and a['pending-max'] >= 1, a
