@@ -42,6 +42,8 @@ void **hs_net_generic(const struct net *net, unsigned int id);
 struct net *hs_genl_info_net(const struct genl_info *info);
 struct net *hs_current_net_get(void);
 struct net *hs_maybe_get_net(struct net *net);
+struct pid *hs_current_tgid_get(void);
+bool hs_pid_alive(struct pid *pid);
 void hs_put_net(struct net *net);
 int hs_genlmsg_reply(struct sk_buff *skb, struct genl_info *info);
 int hs_genlmsg_multicast_netns(const struct genl_family *family,

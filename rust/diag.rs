@@ -80,6 +80,8 @@ impl DoHandler for StatsGet {
         )?;
         put_count(&mut msg, attr_stats::READY_AGAIN, &c.ready_again)?;
         put_count(&mut msg, attr_stats::ACCEPT_FAILED, &c.accept_failed)?;
+        put_count(&mut msg, attr_stats::TIMED_OUT, &c.timed_out)?;
+        put_count(&mut msg, attr_stats::AGENT_DIED, &c.agent_died)?;
         msg.reply(info)
     }
 }

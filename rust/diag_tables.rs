@@ -55,6 +55,10 @@ pub(crate) mod attr_stats {
     pub(crate) const READY_AGAIN: u16 = 11;
     /// `accept-failed`.
     pub(crate) const ACCEPT_FAILED: u16 = 12;
+    /// `timed-out`.
+    pub(crate) const TIMED_OUT: u16 = 13;
+    /// `agent-died`.
+    pub(crate) const AGENT_DIED: u16 = 14;
 }
 
 /// Command numbers.

@@ -56,6 +56,8 @@ impl Drop for TextQuiesce {
     fn drop(&mut self) {
         // Every request holds a module reference until its socket is gone, so none is left.
         kernel::warn_on!(!request::table_is_empty());
+        // With nothing live, every ticker stops at its next tick.
+        request::wait_for_tickers();
         abstractions::module::quiesce_text();
     }
 }

@@ -48,6 +48,7 @@ use crate::{
             PernetRegistration,
             SysctlU32, //
         },
+        pid::Process,
         socket::{
             DestructHook,
             DestructHooks,
@@ -87,8 +88,10 @@ use kernel::{
     sync::{
         aref::ARef,
         atomic::{
+            Acquire,
             Atomic,
-            Relaxed, //
+            Relaxed,
+            Release, //
         },
         rcu,
         Arc,
@@ -96,6 +99,11 @@ use kernel::{
         GlobalLockBackend,
         LockClassKey,
         LockedBy, //
+    },
+    time::{
+        Delta,
+        Instant,
+        Monotonic, //
     },
     workqueue::{
         self,
@@ -161,6 +169,11 @@ pub(crate) trait Proto: Send + Sync + 'static {
     /// Tells the consumer the outcome. Called exactly once per submitted request unless the
     /// consumer cancelled it successfully; `info` is the agent's DONE, if it sent one.
     fn done(&self, status: Status, info: Option<&Info<'_>>);
+
+    /// How long the consumer gives the agent, in milliseconds; 0 if it did not say.
+    fn timeout_ms(&self) -> u32 {
+        0
+    }
 }
 
 /// Which live states a transition may leave.
@@ -242,6 +255,10 @@ impl<P: Proto + ?Sized> Proto for KBox<P> {
     fn done(&self, status: Status, info: Option<&Info<'_>>) {
         (**self).done(status, info)
     }
+
+    fn timeout_ms(&self) -> u32 {
+        (**self).timeout_ms()
+    }
 }
 
 /// A handshake request, with its protocol part `P` and its links in the request table in the
@@ -314,6 +331,10 @@ impl Request {
             // INVARIANT: No longer pending, so no longer queued.
             let _ = queue.remove(self);
         }
+        let watch = queue.unwatch(self);
+        drop(queue);
+        // The request and the agent's pid go with no lock held.
+        drop(watch);
         Some(pin)
     }
 
@@ -410,14 +431,64 @@ const QUEUE_RESERVED: usize = 64;
 /// The pending requests of one namespace, oldest first, and the lock of their states.
 pub(crate) struct Queue {
     reqs: KVec<Arc<Request>>,
+    /// Every live (pending or accepted) request, with its deadline and agent.
+    live: KVec<Watch>,
+    /// Whether the ticker is armed (see [`HandshakeNet::tick`]).
+    ticking: bool,
     draining: bool,
     resend: Resend,
+}
+
+/// Why the ticker completes a request.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Due {
+    /// Its deadline passed: `ETIMEDOUT`.
+    Deadline,
+    /// The process that accepted it exited before its DONE: `EIO`.
+    AgentDied,
+}
+
+/// How often the ticker looks at a namespace's live requests: how late a deadline may be
+/// noticed, and how soon an agent's death.
+const TICK: kernel::time::Jiffies = (bindings::HZ / 4) as kernel::time::Jiffies;
+
+/// `net.handshake.default_timeout_ms` of a new namespace: GnuTLS's default handshake timeout,
+/// which tlshd uses when the kernel gives none.
+const DEFAULT_TIMEOUT_MS: u32 = 40_000;
+
+/// `net.handshake.deadline_grace_ms` of a new namespace.
+const DEADLINE_GRACE_MS: u32 = 5_000;
+
+/// The most either timing setting may be: a day.
+const TIMING_LIMIT_MS: u32 = 86_400_000;
+
+/// How many namespaces' tickers are armed; each holds a reference on its namespace's state and
+/// runs the module's code, so the module waits for none to be armed before it goes.
+static TICKERS: Atomic<i32> = Atomic::new(0);
+
+/// Waits until no ticker is armed: each stops at its next tick once nothing is live, which is
+/// the case when the module is being removed (every live request holds a module reference).
+pub(crate) fn wait_for_tickers() {
+    while TICKERS.load(Acquire) != 0 {
+        kernel::time::delay::fsleep(Delta::from_millis(10));
+    }
+}
+
+/// A live request as the ticker watches it.
+struct Watch {
+    req: Arc<Request>,
+    /// When the kernel completes it with `ETIMEDOUT` if nobody else did.
+    deadline: Instant<Monotonic>,
+    /// The process that accepted it, once accepted.
+    agent: Option<Process>,
 }
 
 impl Queue {
     fn new(max: usize) -> Result<Self> {
         Ok(Queue {
             reqs: KVec::with_capacity(max.min(QUEUE_RESERVED), GFP_KERNEL)?,
+            live: KVec::with_capacity(max.min(QUEUE_RESERVED), GFP_KERNEL)?,
+            ticking: false,
             draining: false,
             resend: Resend::Idle,
         })
@@ -462,6 +533,44 @@ impl Queue {
         Ok(())
     }
 
+    /// Starts watching `req` until `deadline`. Within the room reserved at setup this allocates
+    /// nothing; beyond, the array grows without sleeping.
+    fn watch(&mut self, req: Arc<Request>, deadline: Instant<Monotonic>) -> Result {
+        self.live.push(
+            Watch {
+                req,
+                deadline,
+                agent: None,
+            },
+            GFP_ATOMIC | __GFP_NOWARN,
+        )?;
+        Ok(())
+    }
+
+    /// Stops watching `req`.
+    fn unwatch(&mut self, req: &Request) -> Option<Watch> {
+        let i = self
+            .live
+            .iter()
+            .position(|w| core::ptr::addr_eq::<Request, Request>(&*w.req, req))?;
+        self.live.remove(i).ok()
+    }
+
+    /// The first live request that is due at `now`: past its deadline (`ETIMEDOUT`) or
+    /// accepted by a process that has exited (`EIO`).
+    fn due(&self, now: Instant<Monotonic>) -> Option<(Arc<Request>, Due)> {
+        self.live.iter().find_map(|w| {
+            let due = if !(now - w.deadline).is_negative() {
+                Due::Deadline
+            } else if w.agent.as_ref().is_some_and(|a| !a.alive()) {
+                Due::AgentDied
+            } else {
+                return None;
+            };
+            Some((w.req.clone(), due))
+        })
+    }
+
     /// Takes the oldest request `which` picks off the queue.
     fn take(&mut self, which: impl Fn(&Request) -> bool) -> Option<Arc<Request>> {
         let i = self.reqs.iter().position(|r| which(r))?;
@@ -486,8 +595,17 @@ pub(crate) struct HandshakeNet {
     queue: SpinLockBh<Queue>,
     /// The limit of pending requests, `/proc/sys/net/handshake/pending_max` of the namespace.
     pending_max: Atomic<u32>,
+    /// A request's deadline when its consumer gives no timeout, in milliseconds
+    /// (`net.handshake.default_timeout_ms`).
+    default_timeout_ms: Atomic<u32>,
+    /// What a request's deadline adds to its consumer's timeout, in milliseconds
+    /// (`net.handshake.deadline_grace_ms`).
+    deadline_grace_ms: Atomic<u32>,
     /// What happened to the namespace's requests.
     counters: Counters,
+    /// Completes the requests that are due, every [`TICK`] while any is live.
+    #[pin]
+    ticker: DelayedWork<HandshakeNet>,
 }
 
 impl HandshakeNet {
@@ -498,7 +616,10 @@ impl HandshakeNet {
             pin_init!(HandshakeNet {
                 queue <- new_spinlock_bh!(queue, "handshake_net"),
                 pending_max: Atomic::new(u32::try_from(max).unwrap_or(u32::MAX)),
+                default_timeout_ms: Atomic::new(DEFAULT_TIMEOUT_MS),
+                deadline_grace_ms: Atomic::new(DEADLINE_GRACE_MS),
                 counters: Counters::new(),
+                ticker <- new_delayed_work!("handshake_ticker"),
             }),
             GFP_KERNEL,
         )
@@ -507,6 +628,57 @@ impl HandshakeNet {
     /// The limit of pending requests now.
     pub(crate) fn pending_max(&self) -> usize {
         self.pending_max.load(Relaxed) as usize
+    }
+
+    /// When a request submitted now with a consumer's timeout of `timeout_ms` (0: none given)
+    /// is due.
+    fn deadline(&self, timeout_ms: u32) -> Instant<Monotonic> {
+        let timeout = match timeout_ms {
+            0 => self.default_timeout_ms.load(Relaxed),
+            t => t,
+        };
+        let ms = i64::from(timeout) + i64::from(self.deadline_grace_ms.load(Relaxed));
+        Instant::now() + Delta::from_millis(ms)
+    }
+
+    /// Arms the ticker if it is not: the queue is `queue`, locked by the caller.
+    fn arm(self: &Arc<Self>, queue: &mut Queue) {
+        if queue.ticking {
+            return;
+        }
+        queue.ticking = true;
+        TICKERS.add(1, Relaxed);
+        let _ = workqueue::system().enqueue_delayed(self.clone(), TICK);
+    }
+
+    /// Completes what is due, one request at a time with no lock held, then ticks again while
+    /// anything is live.
+    fn tick(self: Arc<Self>) {
+        let now = Instant::now();
+        loop {
+            let Some((req, due)) = self.queue.lock().due(now) else {
+                break;
+            };
+            let (status, counter) = match due {
+                Due::Deadline => (ETIMEDOUT, &self.counters.timed_out),
+                Due::AgentDied => (EIO, &self.counters.agent_died),
+            };
+            if req.complete(Status::from_error(status), None) {
+                Counters::inc(counter);
+            } else {
+                // Completed meanwhile, which took it off the watch; make sure all the same.
+                let _ = self.queue.lock().unwatch(&req);
+            }
+        }
+        let mut queue = self.queue.lock();
+        if queue.live.is_empty() {
+            queue.ticking = false;
+            drop(queue);
+            TICKERS.fetch_add(-1, Release);
+            return;
+        }
+        drop(queue);
+        let _ = workqueue::system().enqueue_delayed(self, TICK);
     }
 
     /// The number of requests pending now.
@@ -531,11 +703,20 @@ impl HandshakeNet {
     /// The reference is taken under the lock, so a consumer that cancels and closes its socket
     /// right after cannot free the file under the agent.
     pub(crate) fn accept_next(&self, class: HandlerClass) -> Option<(Arc<Request>, ARef<File>)> {
+        // The calling task's process is the agent the request now waits for.
+        let agent = Process::current();
         let mut queue = self.queue.lock();
         let req = queue.pop(Some(class))?;
         // INVARIANT: Out of the queue and no longer `Pending`. (Queued requests are `Pending`
         // by the invariant, so `accept` finds one.)
         let file = req.guarded.access_mut(&mut queue).state.accept()?;
+        if let Some(w) = queue
+            .live
+            .iter_mut()
+            .find(|w| core::ptr::addr_eq::<Request, Request>(&*w.req, &*req))
+        {
+            w.agent = agent;
+        }
         drop(queue);
         Some((req, file))
     }
@@ -598,6 +779,18 @@ struct ReadyAgain {
 
 impl_has_delayed_work! {
     impl HasDelayedWork<Self> for ReadyAgain { self.work }
+}
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self> for HandshakeNet { self.ticker }
+}
+
+impl WorkItem for HandshakeNet {
+    type Pointer = Arc<HandshakeNet>;
+
+    fn run(this: Arc<HandshakeNet>) {
+        this.tick();
+    }
 }
 
 impl ReadyAgain {
@@ -759,12 +952,26 @@ impl PernetData for HandshakeNet {
     }
 
     const SYSCTL_PATH: &'static CStr = c"net/handshake";
-    const SYSCTLS: &'static [SysctlU32<Self>] = &[SysctlU32 {
-        name: c"pending_max",
-        min: 1,
-        max: PENDING_LIMIT,
-        value: |hn| &hn.pending_max,
-    }];
+    const SYSCTLS: &'static [SysctlU32<Self>] = &[
+        SysctlU32 {
+            name: c"pending_max",
+            min: 1,
+            max: PENDING_LIMIT,
+            value: |hn| &hn.pending_max,
+        },
+        SysctlU32 {
+            name: c"default_timeout_ms",
+            min: 1,
+            max: TIMING_LIMIT_MS,
+            value: |hn| &hn.default_timeout_ms,
+        },
+        SysctlU32 {
+            name: c"deadline_grace_ms",
+            min: 0,
+            max: TIMING_LIMIT_MS,
+            value: |hn| &hn.deadline_grace_ms,
+        },
+    ];
 }
 
 /// Sets up the service: the request table, and the state of every namespace, whose queues admit
@@ -988,7 +1195,12 @@ fn enqueue<P: Proto>(
     let hooks = bucket.hooks.as_mut().ok_or(EOPNOTSUPP)?;
     // INVARIANT: `Pending` and queued together (taken off again if the hook cannot be
     // installed).
-    queue.push(req.clone_arc())?;
+    let deadline = req.hnet.deadline(req.proto.timeout_ms());
+    queue.watch(req.clone_arc(), deadline)?;
+    if let Err(e) = queue.push(req.clone_arc()) {
+        let _ = queue.unwatch(&req);
+        return Err(e);
+    }
     let guarded = req.guarded.access_mut(&mut queue);
     let installed = match &guarded.state {
         State::Pending(pin) => hooks.install(pin, module),
@@ -999,9 +1211,11 @@ fn enqueue<P: Proto>(
         Ok(hook) => guarded.hook = Some(hook),
         Err(e) => {
             let _ = queue.remove(&req);
+            let _ = queue.unwatch(&req);
             return Err(e);
         }
     }
+    req.hnet.arm(&mut queue);
     drop(queue);
     let arc = req.clone_arc();
     // INVARIANT: In the table with its hook set, in the bucket of its socket.

@@ -106,6 +106,10 @@ pub(crate) struct Counters {
     pub(crate) ready_again: Atomic<u64>,
     /// Requests completed with `EIO` because their ACCEPT reply could not be made.
     pub(crate) accept_failed: Atomic<u64>,
+    /// Requests completed with `ETIMEDOUT` at their deadline.
+    pub(crate) timed_out: Atomic<u64>,
+    /// Requests completed with `EIO` because the process that accepted them exited first.
+    pub(crate) agent_died: Atomic<u64>,
 }
 
 impl Counters {
@@ -121,6 +125,8 @@ impl Counters {
             unknown_done_attrs: Atomic::new(0),
             ready_again: Atomic::new(0),
             accept_failed: Atomic::new(0),
+            timed_out: Atomic::new(0),
+            agent_died: Atomic::new(0),
         }
     }
 

@@ -204,6 +204,10 @@ impl<C: Consumer> Proto for TlsRequest<C> {
         HandlerClass::Tlshd
     }
 
+    fn timeout_ms(&self) -> u32 {
+        self.timeout_ms
+    }
+
     fn accept(&self, info: &Info<'_>, fd: u32) -> Result {
         if self.keyring != TLS_NO_KEY {
             link_to_process_keyring(self.keyring)?;

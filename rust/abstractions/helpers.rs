@@ -38,6 +38,8 @@ extern "C" {
     pub(crate) fn hs_current_net_get() -> *mut bindings::net;
     #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
     pub(crate) fn hs_maybe_get_net(net: *mut bindings::net) -> *mut bindings::net;
+    pub(crate) fn hs_current_tgid_get() -> *mut bindings::pid;
+    pub(crate) fn hs_pid_alive(pid: *mut bindings::pid) -> bool;
     pub(crate) fn hs_put_net(net: *mut bindings::net);
     pub(crate) fn hs_genlmsg_reply(
         skb: *mut bindings::sk_buff,

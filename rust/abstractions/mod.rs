@@ -15,6 +15,7 @@ pub(crate) mod keys;
 pub(crate) mod mem;
 pub(crate) mod module;
 pub(crate) mod net;
+pub(crate) mod pid;
 pub(crate) mod socket;
 pub(crate) mod sync;
 pub(crate) mod tls;

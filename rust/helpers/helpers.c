@@ -12,7 +12,10 @@
 #include <linux/module.h>
 #include <linux/net.h>
 #include <linux/nsproxy.h>
+#include <linux/pid.h>
+#include <linux/rcupdate.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
 #include <linux/socket.h>
 #include <linux/spinlock.h>
 #include <linux/uio.h>
@@ -81,6 +84,23 @@ struct net *hs_current_net_get(void)
 struct net *hs_maybe_get_net(struct net *net)
 {
 	return maybe_get_net(net);
+}
+
+struct pid *hs_current_tgid_get(void)
+{
+	return get_task_pid(current, PIDTYPE_TGID);
+}
+
+bool hs_pid_alive(struct pid *pid)
+{
+	struct task_struct *task;
+	bool alive;
+
+	rcu_read_lock();
+	task = pid_task(pid, PIDTYPE_TGID);
+	alive = task && atomic_read(&task->signal->live) > 0;
+	rcu_read_unlock();
+	return alive;
 }
 
 void hs_put_net(struct net *net)

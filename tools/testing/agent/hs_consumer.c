@@ -8,8 +8,9 @@
  * back (an echo server answers through kTLS). With wait=0 it leaves the
  * request to the agent. With atomic=1 it submits in atomic context (a
  * spinlock held with bottom halves off) with GFP_ATOMIC, as a consumer in a
- * socket callback would. keyring=SERIAL is handed to the agent. At unload it
- * cancels what is left and closes.
+ * socket callback would. keyring=SERIAL is handed to the agent, and
+ * timeout_ms=N (10000) as the handshake's timeout. At unload it cancels
+ * what is left and closes.
  */
 
 #include <linux/completion.h>
@@ -35,6 +36,8 @@ static char *line = "hello over ktls\n";
 module_param(line, charp, 0444);
 static bool atomic;
 module_param(atomic, bool, 0444);
+static unsigned int timeout_ms = 10000;
+module_param(timeout_ms, uint, 0444);
 static int keyring;
 module_param(keyring, int, 0444);
 static DEFINE_SPINLOCK(hs_atomic_lock);
@@ -118,7 +121,7 @@ static int __init hs_consumer_init(void)
 	args.ta_sock = hs_sock;
 	args.ta_done = hs_consumer_done;
 	args.ta_peername = peername;
-	args.ta_timeout_ms = 10000;
+	args.ta_timeout_ms = timeout_ms;
 	args.ta_keyring = keyring;
 	if (atomic) {
 		spin_lock_bh(&hs_atomic_lock);

@@ -293,7 +293,119 @@ assert s["submitted"] == 0 and "refused" not in s, s' || { echo "a new namespace
 	echo "$out" | grep -q 'Operation not permitted' || { echo "nobody: $out"; return 1; }
 }
 
-ktap_suite handshake_extensions 6
+# The kernel owns a deadline for every request: the consumer's timeout plus
+# net.handshake.deadline_grace_ms. A request nobody accepts completes with
+# ETIMEDOUT once, then; the consumer's later cancel finds it done.
+deadline_pending() {
+	dmesg -C
+	local grace t0 t1
+	grace=$(sysctl -n net.handshake.deadline_grace_ms) || return 1
+	sysctl -qw net.handshake.deadline_grace_ms=0 || return 1
+	agent_start || return 1
+	t0=$(date +%s%N)
+	insmod "$dir/hs_consumer.ko" port=4433 wait=0 timeout_ms=600 || { agent_stop; return 1; }
+	wait_klog 'done status=' 10
+	t1=$(date +%s%N)
+	sleep 1
+	rmmod hs_consumer
+	agent_stop
+	sysctl -qw net.handshake.deadline_grace_ms="$grace"
+	klog
+	note "pending request completed $(((t1 - t0) / 1000000)) ms after a submit with a 600 ms timeout"
+	[ "$(klog | grep -c 'done status=')" = 1 ] || return 1
+	klog | grep -q 'done status=-110 ' || return 1
+	klog | grep -q 'exit cancel=0'
+}
+
+# The same for an accepted request whose agent never answers: ETIMEDOUT
+# once; the agent's late DONE is then taken as a DONE after a cancel is
+# (answered 0, the consumer not called again).
+deadline_accepted() {
+	dmesg -C
+	local grace fd before after
+	grace=$(sysctl -n net.handshake.deadline_grace_ms) || return 1
+	sysctl -qw net.handshake.deadline_grace_ms=0 || return 1
+	before=$(stats) || return 1
+	agent_start || return 1
+	insmod "$dir/hs_consumer.ko" port=4433 wait=0 timeout_ms=1500 || { agent_stop; return 1; }
+	agent_ask wait-ready
+	agent_ask accept
+	fd=$(agent_json reply.sockfd) || { agent_stop; return 1; }
+	wait_klog 'done status=' 10
+	agent_ask done "$fd" 0
+	local late=$agent_answer
+	agent_ask close
+	agent_stop
+	rmmod hs_consumer
+	sysctl -qw net.handshake.deadline_grace_ms="$grace"
+	after=$(stats) || return 1
+	klog
+	note "late DONE: $late"
+	[ "$late" = '{}' ] || return 1
+	[ "$(klog | grep -c 'done status=')" = 1 ] || return 1
+	klog | grep -q 'done status=-110 ' || return 1
+	python3 - "$before" "$after" <<'PY'
+import json, sys
+b, a = (json.loads(x) for x in sys.argv[1:3])
+assert a['timed-out'] - b['timed-out'] == 1, (b, a)
+assert a['accepted'] - b['accepted'] == 1, (b, a)
+PY
+}
+
+# tlshd's child is killed in the middle of a handshake (a server that
+# accepts the connection and never answers keeps it busy): the consumer
+# hears EIO within a second of the kill, long before its own 30 s timeout
+# or the deadline.
+agent_death() {
+	dmesg -C
+	local silent child t0 t1 ms before after
+	python3 -c 'import socket, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 4434))
+s.listen(4)
+held = []
+while True:
+    held.append(s.accept()[0])' &
+	silent=$!
+	wait_port 4434 || { kill $silent; return 1; }
+	before=$(stats) || return 1
+	start_tlshd ca.pem
+	insmod "$dir/hs_consumer.ko" port=4434 wait=0 timeout_ms=30000 ||
+		{ stop_tlshd; kill $silent; return 1; }
+	for _ in $(seq 100); do
+		child=$(pgrep -P "$tlshd_pid" | head -1)
+		[ -n "$child" ] && break
+		sleep 0.1
+	done
+	[ -n "$child" ] || { echo "no tlshd child"; stop_tlshd; kill $silent; return 1; }
+	sleep 0.5
+	# Both moments by the kernel's clock: a mark in its log right before the
+	# kill, and the consumer's line.
+	echo "extensions: killing tlshd child $child" > /dev/kmsg
+	kill -9 "$child"
+	wait_klog 'done status=' 10
+	ms=$(dmesg | awk -F'[][]' '/extensions: killing tlshd child/ { t0 = $2 }
+		/hs_consumer: done status=/ { t1 = $2 }
+		END { if (t0 && t1) printf "%d", (t1 - t0) * 1000; else print 99999 }')
+	stop_tlshd
+	kill $silent
+	rmmod hs_consumer
+	after=$(stats) || return 1
+	klog
+	note "agent death: the consumer heard after $ms ms"
+	echo "# agent_death_fails_fast: consumer completed $ms ms after tlshd's child was killed"
+	[ "$(klog | grep -c 'done status=')" = 1 ] || return 1
+	klog | grep -q 'done status=-5 ' || return 1
+	[ "$ms" -lt 1000 ] || return 1
+	python3 - "$before" "$after" <<'PY'
+import json, sys
+b, a = (json.loads(x) for x in sys.argv[1:3])
+assert a['agent-died'] - b['agent-died'] == 1, (b, a)
+PY
+}
+
+ktap_suite handshake_extensions 9
 gnutls-serv --echo --x509certfile="$dir/certs/server.pem" \
 	--x509keyfile="$dir/certs/server.key" -p 4433 > serv.log 2>&1 &
 wait_port 4433
@@ -303,4 +415,7 @@ ktap_check done_with_unknown_attribute_completes done_newer
 ktap_check policy_dump_is_exact policy_dump
 ktap_check pending_max_per_namespace pending_max
 ktap_check counters_count_each_outcome counters
+ktap_check deadline_completes_pending_once deadline_pending
+ktap_check deadline_completes_accepted_once deadline_accepted
+ktap_check agent_death_fails_fast agent_death
 ktap_end
