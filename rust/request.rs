@@ -431,7 +431,9 @@ const QUEUE_RESERVED: usize = 64;
 /// The pending requests of one namespace, oldest first, and the lock of their states.
 pub(crate) struct Queue {
     reqs: KVec<Arc<Request>>,
-    /// Every live (pending or accepted) request, with its deadline and agent.
+    /// Every live (pending or accepted) request, with its deadline and agent. Reserved with the
+    /// namespace like `reqs`; accepted requests are not limited, so beyond that room a submit
+    /// grows it without sleeping (and fails with `ENOMEM` if it cannot).
     live: KVec<Watch>,
     /// Whether the ticker is armed (see [`HandshakeNet::tick`]).
     ticking: bool,
@@ -674,6 +676,10 @@ impl HandshakeNet {
         if queue.live.is_empty() {
             queue.ticking = false;
             drop(queue);
+            // The namespace's state may go with this reference: before the count, so that
+            // module removal, which waits for the count, also waits for that. What runs after
+            // is the return, as after a socket destructor's last module reference.
+            drop(self);
             TICKERS.fetch_add(-1, Release);
             return;
         }
@@ -726,28 +732,32 @@ impl HandshakeNet {
     pub(crate) fn drain(&self) {
         self.queue.lock().draining = true;
         loop {
-            let completion = {
+            let (completion, watch) = {
                 let mut queue = self.queue.lock();
                 let Some(req) = queue.pop(None) else {
                     break;
                 };
+                // No longer live either.
+                let watch = queue.unwatch(&req);
                 // INVARIANT: Out of the queue and no longer `Pending`.
                 let taken = req
                     .guarded
                     .access_mut(&mut queue)
                     .state
                     .complete(Leaving::Pending, false);
-                taken.map(|(pin, _)| {
+                let completion = taken.map(|(pin, _)| {
                     Counters::inc(&self.counters.drained);
                     Completion {
                         req,
                         pin: Some(pin),
                         status: Status::from_error(ETIMEDOUT),
                     }
-                })
+                });
+                (completion, watch)
             };
-            // The consumer's callback runs with no lock held.
+            // The consumer's callback runs with no lock held, and the watch goes then too.
             drop(completion);
+            drop(watch);
         }
     }
 }

@@ -309,9 +309,18 @@ time.sleep(60)' &
 	stop_tlshd
 	wait $pid
 	kill $silent 2>/dev/null; wait $silent 2>/dev/null
-	expect killed submit 0 && expect killed timed_out 1 && expect killed cancel 1 &&
-		expect killed cancel_again 0 && expect killed done_calls 0 &&
-		expect killed ktls 0 && expect killed file_refs 1 && settled killed
+	expect killed submit 0 && expect killed ktls 0 && expect killed file_refs 1 || return 1
+	if [ "$(svc_refcnt)" = builtin ]; then
+		# The C service never hears of it: the consumer's wait expires and
+		# its cancel wins, with no callback.
+		expect killed timed_out 1 && expect killed cancel 1 &&
+			expect killed cancel_again 0 && expect killed done_calls 0 || return 1
+	else
+		# The module sees the accepting process gone and completes the
+		# request with EIO, once, before the consumer's wait expires.
+		expect killed status -5 && expect killed done_calls 1 || return 1
+	fi
+	settled killed
 }
 
 # tlshd 1.4.0 probes the kernel when it starts: two DONEs naming no socket
@@ -419,7 +428,7 @@ ktap_check server_psk_handshake_and_echo server_psk
 ktap_check wrong_ca_is_eacces_without_data_path wrong_ca
 ktap_check tlshd_keeps_no_consumer_socket tlshd_clean
 stop_tlshd
-ktap_check tlshd_killed_after_accept_times_out_and_cancels tlshd_killed
+ktap_check tlshd_killed_after_accept_ends_the_request_once tlshd_killed
 pkill gnutls-serv
 ktap_check nothing_leaks nothing_leaks
 ktap_end

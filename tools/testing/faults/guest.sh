@@ -304,7 +304,8 @@ netns_dying() {
 	[[ $summary =~ namespaces=30\  ]] && [[ $summary =~ \ isolation_violations=0\ errors=0\ died_badly=0 ]] &&
 		[[ $summary =~ left_pending=([0-9]+) ]] && [ "${R[done_timedout]}" = "${BASH_REMATCH[1]}" ] &&
 		[ "${R[nets_alive]}" = 1 ] && [ "${R[sockets_alive]}" = 0 ] && [ "${R[submitted]}" = 90 ] &&
-		[ "$((R[done_ok] + R[done_timedout] + R[cancel_won]))" = 90 ] || return 1
+		[ "$((R[done_ok] + R[done_timedout] + R[done_agent_gone] + R[cancel_won]))" = 90 ] ||
+		return 1
 	for k in bad_twice bad_both bad_neither bad_counts bad_late_cancel bad_file_refs \
 		fate_missing done_other cancel_lost; do
 		[ "${R[$k]}" = 0 ] || return 1

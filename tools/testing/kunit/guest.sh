@@ -36,12 +36,13 @@ while True:
 }
 
 # A client handshake whose request waits in init_net's queue: the agent has
-# joined the tlshd group and saw READY, but has not accepted.
+# joined the tlshd group and saw READY, but has not accepted. Its timeout
+# keeps the kernel's deadline (timeout plus grace) beyond the suites' run.
 request_pending() {
 	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 	echo_server || return 1
 	agent_start || return 1
-	echo "mode=client auth=anon port=$PORT wait=60000 io=5000 msg=live-request" \
+	echo "mode=client auth=anon port=$PORT timeout=120000 wait=60000 io=5000 msg=live-request" \
 		> /proc/handshake_e2e &
 	consumer_pid=$!
 	agent_ask wait-ready

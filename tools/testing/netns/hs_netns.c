@@ -19,7 +19,9 @@
  *
  * When the namespace exits (after the handshake module drained it), each of
  * its requests must have ended exactly once: the A - D accepted without
- * DONE are cancelled here (the cancel must win; on the others it must not),
+ * DONE either heard ta_done(-EIO) when their agent's process was gone (the
+ * handshake module notices that) or are cancelled here (the cancel must
+ * win then; on the others it must not),
  * the D heard ta_done(0), and the N - A never accepted heard
  * ta_done(-ETIMEDOUT) from the drain. Each socket's file must then be held
  * by this module alone.
@@ -69,7 +71,8 @@ static unsigned int hs_netns_id;
 static atomic_t nets_alive = ATOMIC_INIT(0);
 static atomic_t socks_alive = ATOMIC_INIT(0);
 static atomic_t nets_exited, nets_with_requests, submitted, submit_failed;
-static atomic_t done_ok, done_timedout, done_other, cancel_won, cancel_lost;
+static atomic_t done_ok, done_timedout, done_agent_gone, done_other;
+static atomic_t cancel_won, cancel_lost;
 static atomic_t bad_twice, bad_both, bad_neither, bad_counts, fate_missing;
 static atomic_t bad_late_cancel, bad_file_refs;
 
@@ -157,7 +160,7 @@ static int __net_init hs_netns_init(struct net *net)
 static void hs_netns_last_exit(struct net *net)
 {
 	struct hs_netns_net *hn = net_generic(net, hs_netns_id);
-	int timedout = 0, ok = 0, won = 0, calls;
+	int timedout = 0, ok = 0, won = 0, gone = 0, calls;
 	struct hs_netns_req *req, *tmp;
 	bool any = false;
 
@@ -192,6 +195,9 @@ static void hs_netns_last_exit(struct net *net)
 		} else if (!READ_ONCE(req->status)) {
 			atomic_inc(&done_ok);
 			ok++;
+		} else if (READ_ONCE(req->status) == -EIO) {
+			atomic_inc(&done_agent_gone);
+			gone++;
 		} else {
 			atomic_inc(&done_other);
 		}
@@ -201,7 +207,7 @@ static void hs_netns_last_exit(struct net *net)
 		if (!hn->fate_told)
 			atomic_inc(&fate_missing);
 		else if (timedout != hn->submitted - hn->accepted ||
-			 ok != hn->done || won != hn->accepted - hn->done)
+			 ok != hn->done || won + gone != hn->accepted - hn->done)
 			atomic_inc(&bad_counts);
 	}
 	list_for_each_entry(req, &hn->reqs, node) {
@@ -245,9 +251,9 @@ static int hs_netns_show(struct seq_file *m, void *v)
 	seq_printf(m, "sockets_alive=%d\n", atomic_read(&socks_alive));
 	seq_printf(m, "submitted=%d\nsubmit_failed=%d\n",
 		   atomic_read(&submitted), atomic_read(&submit_failed));
-	seq_printf(m, "done_ok=%d\ndone_timedout=%d\ndone_other=%d\n",
+	seq_printf(m, "done_ok=%d\ndone_timedout=%d\ndone_agent_gone=%d\ndone_other=%d\n",
 		   atomic_read(&done_ok), atomic_read(&done_timedout),
-		   atomic_read(&done_other));
+		   atomic_read(&done_agent_gone), atomic_read(&done_other));
 	seq_printf(m, "cancel_won=%d\ncancel_lost=%d\n",
 		   atomic_read(&cancel_won), atomic_read(&cancel_lost));
 	seq_printf(m, "bad_twice=%d\nbad_both=%d\nbad_neither=%d\nbad_counts=%d\nfate_missing=%d\n",
