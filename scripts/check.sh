@@ -113,10 +113,10 @@ CARGO_TARGET_DIR=$target cargo build --release --locked \
 
 # Tiers run two at a time (a guest mostly keeps one vCPU busy), the long
 # ones first so that the rest fill in beside them (on 2 cores, warm: runner,
-# e2e and consumers about 105 s each, fuzz 95, agent 80, kunit 75, stress
-# 75, e2e-sid 70, faults 60, netns 60, unload 50, netlink 40, build 40; in
-# this order both slots ended within 16 s of each other).
-order=(fuzz e2e consumers e2e-sid agent runner netns unload kunit stress faults netlink)
+# e2e and consumers about 105 s each, extensions 105, fuzz 95, agent 80,
+# kunit 75, stress 75, e2e-sid 70, faults 60, netns 60, unload 50, netlink
+# 40, build 40).
+order=(fuzz e2e consumers extensions e2e-sid agent runner netns unload kunit stress faults netlink)
 for t in "$TOP"/tools/testing/*/tier.sh; do
 	n=$(basename "$(dirname "$t")")
 	[[ " ${order[*]} " == *" $n "* ]] || order+=("$n")
