@@ -129,6 +129,10 @@ impl Consumer for ConsumerCallback {
         // the request calls `done` at most once.
         unsafe { (self.done)(self.data, status, peerid) };
     }
+
+    fn code(&self) -> usize {
+        self.done as usize
+    }
 }
 
 /// Submits the handshake `kind` described by `args`.

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The `handshake-diag` generic netlink family: what the service sees in the caller's namespace
-//! (`Documentation/netlink/specs/handshake-diag.yaml`). The module's own family, beside the
-//! `handshake` family, which stays exactly upstream's.
+//! (`Documentation/netlink/specs/handshake-diag.yaml`): its counters and its requests. The
+//! module's own family, beside the `handshake` family, which stays exactly upstream's.
 
 #![forbid(unsafe_code)]
 
@@ -10,11 +10,15 @@ use crate::{
     abstractions::{
         genl::{
             DoHandler,
+            Dump,
+            DumpEntry,
+            DumpHandler,
             Family,
             GenlMsg,
             Info,
             McGroup,
             Policy,
+            PutAttrs,
             SplitOp, //
         },
         module,
@@ -22,10 +26,16 @@ use crate::{
     diag_tables::{
         self as tables,
         attr_errno_count,
+        attr_request,
         attr_stats,
-        cmd, //
+        cmd,
+        request_state, //
     },
-    request,
+    request::{
+        self,
+        Seen,
+        Shown, //
+    },
     stats::ErrnoCounts,
 };
 use kernel::{
@@ -34,12 +44,16 @@ use kernel::{
         Atomic,
         Relaxed, //
     },
+    time::{
+        Instant,
+        Monotonic, //
+    },
 };
 
-static OPS: [SplitOp; 1] = [SplitOp::new_do::<StatsGet>(
-    cmd::STATS_GET,
-    tables::STATS_GET_PERM,
-)];
+static OPS: [SplitOp; 2] = [
+    SplitOp::new_do::<StatsGet>(cmd::STATS_GET, tables::STATS_GET_PERM),
+    SplitOp::new_dump::<RequestGet>(cmd::REQUEST_GET, tables::REQUEST_GET_PERM),
+];
 
 static MCGRPS: [McGroup; 0] = [];
 
@@ -103,6 +117,133 @@ fn put_errnos(msg: &mut GenlMsg, attrtype: u16, counts: &ErrnoCounts) -> Result 
         msg.put_nest(attrtype, |m| {
             m.put_u64(attr_errno_count::COUNT, other, attr_errno_count::PAD)
         })?;
+    }
+    Ok(())
+}
+
+/// `request-get`: the requests of the caller's namespace, as they were when the dump started.
+struct RequestGet;
+
+/// Where a `request-get` dump is.
+struct Requests {
+    shown: KVec<Shown>,
+    /// The consumer of each of `shown`, named when the dump started (its module may be gone by
+    /// the time the entry is sent).
+    consumers: KVec<Option<Consumer>>,
+    /// The next entry of `shown` to send.
+    next: usize,
+    /// When the dump started: what ages and deadlines are counted from.
+    now: Instant<Monotonic>,
+}
+
+/// A consumer by the function its requests' completion calls.
+struct Consumer {
+    /// The module of the function, or `vmlinux`.
+    module: KVec<u8>,
+    /// The function's name.
+    function: KVec<u8>,
+}
+
+impl Consumer {
+    /// The consumer whose function is at `code`, if the kernel can name it; `symbol` is room for
+    /// the kernel's description of it.
+    fn named(code: usize, symbol: &mut [u8]) -> Result<Option<Self>> {
+        if code == 0 {
+            return Ok(None);
+        }
+        let Some((function, module)) = module::code_owner(code, symbol) else {
+            return Ok(None);
+        };
+        let mut named = Consumer {
+            module: KVec::new(),
+            function: KVec::new(),
+        };
+        named.module.extend_from_slice(module, GFP_KERNEL)?;
+        named.function.extend_from_slice(function, GFP_KERNEL)?;
+        Ok(Some(named))
+    }
+}
+
+impl DumpHandler for RequestGet {
+    const MAXATTR: u16 = tables::REQUEST_GET_MAXATTR;
+    const POLICY: &'static [Policy] = &tables::REQUEST_GET_POLICY;
+    type Cursor = Requests;
+
+    fn start(info: &Info<'_>) -> Result<Requests> {
+        let hn = request::pernet(info.net()).ok_or(EOPNOTSUPP)?;
+        let now = Instant::now();
+        let shown = hn.requests()?;
+        let mut consumers = KVec::with_capacity(shown.len(), GFP_KERNEL)?;
+        if !shown.is_empty() {
+            let mut symbol = KVec::from_elem(0u8, module::SYMBOL_LEN, GFP_KERNEL)?;
+            for s in &shown {
+                let code = s.req.proto().consumer_code();
+                consumers.push(Consumer::named(code, &mut symbol)?, GFP_KERNEL)?;
+            }
+        }
+        Ok(Requests {
+            shown,
+            consumers,
+            next: 0,
+            now,
+        })
+    }
+
+    fn dumpit(cursor: &mut Requests, dump: &mut Dump<'_>) -> Result {
+        while let Some(shown) = cursor.shown.get(cursor.next) {
+            let consumer = cursor.consumers.get(cursor.next).and_then(Option::as_ref);
+            let added = dump.entry(|m| put_request(m, shown, consumer, cursor.now))?;
+            if !added {
+                break;
+            }
+            cursor.next += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Milliseconds from `from` to `to`, 0 if `to` is not later.
+fn millis(from: Instant<Monotonic>, to: Instant<Monotonic>) -> u64 {
+    u64::try_from((to - from).as_millis()).unwrap_or(0)
+}
+
+fn put_request(
+    m: &mut DumpEntry<'_>,
+    shown: &Shown,
+    consumer: Option<&Consumer>,
+    now: Instant<Monotonic>,
+) -> Result {
+    let proto = shown.req.proto();
+    let state = match shown.state {
+        Seen::Pending => request_state::PENDING,
+        Seen::Accepted => request_state::ACCEPTED,
+        Seen::Completed => request_state::COMPLETED,
+    };
+    m.put_u32(attr_request::HANDLER_CLASS, proto.class().as_u32())?;
+    m.put_u32(attr_request::STATE, state)?;
+    m.put_u64(
+        attr_request::AGE_MS,
+        millis(shown.submitted, now),
+        attr_request::PAD,
+    )?;
+    if let Some(deadline) = shown.deadline {
+        m.put_u64(
+            attr_request::DEADLINE_MS,
+            millis(now, deadline),
+            attr_request::PAD,
+        )?;
+    }
+    m.put_u32(attr_request::TIMEOUT_MS, proto.timeout_ms())?;
+    m.put_u32(attr_request::AUTH_MODE, proto.auth_mode())?;
+    if let Some(name) = proto.peername() {
+        m.put_string(attr_request::PEERNAME, name)?;
+    }
+    if let Some(pid) = shown.agent {
+        m.put_u32(attr_request::AGENT_PID, pid)?;
+    }
+    if let Some(c) = consumer {
+        m.put_str_bytes(attr_request::CONSUMER, &c.module)?;
+        m.put_str_bytes(attr_request::CALLBACK, &c.function)?;
     }
     Ok(())
 }

@@ -19,6 +19,38 @@ pub(crate) const FAMILY_NAME: &[u8] = b"handshake-diag\0";
 /// Family version.
 pub(crate) const FAMILY_VERSION: u32 = 1;
 
+/// Values of the `handler-class` enum.
+pub(crate) mod handler_class {
+    /// `none`.
+    pub(crate) const NONE: u32 = 0;
+    /// `tlshd`.
+    pub(crate) const TLSHD: u32 = 1;
+    /// `max`.
+    pub(crate) const MAX: u32 = 2;
+}
+
+/// Values of the `auth` enum.
+pub(crate) mod auth {
+    /// `unspec`.
+    pub(crate) const UNSPEC: u32 = 0;
+    /// `unauth`.
+    pub(crate) const UNAUTH: u32 = 1;
+    /// `psk`.
+    pub(crate) const PSK: u32 = 2;
+    /// `x509`.
+    pub(crate) const X509: u32 = 3;
+}
+
+/// Values of the `request-state` enum.
+pub(crate) mod request_state {
+    /// `pending`.
+    pub(crate) const PENDING: u32 = 0;
+    /// `accepted`.
+    pub(crate) const ACCEPTED: u32 = 1;
+    /// `completed`.
+    pub(crate) const COMPLETED: u32 = 2;
+}
+
 /// Attributes of the `errno-count` set.
 pub(crate) mod attr_errno_count {
     /// `errno`.
@@ -61,10 +93,38 @@ pub(crate) mod attr_stats {
     pub(crate) const AGENT_DIED: u16 = 14;
 }
 
+/// Attributes of the `request` set.
+pub(crate) mod attr_request {
+    /// `pad`.
+    pub(crate) const PAD: u16 = 1;
+    /// `handler-class`.
+    pub(crate) const HANDLER_CLASS: u16 = 2;
+    /// `state`.
+    pub(crate) const STATE: u16 = 3;
+    /// `age-ms`.
+    pub(crate) const AGE_MS: u16 = 4;
+    /// `deadline-ms`.
+    pub(crate) const DEADLINE_MS: u16 = 5;
+    /// `timeout-ms`.
+    pub(crate) const TIMEOUT_MS: u16 = 6;
+    /// `auth-mode`.
+    pub(crate) const AUTH_MODE: u16 = 7;
+    /// `peername`.
+    pub(crate) const PEERNAME: u16 = 8;
+    /// `agent-pid`.
+    pub(crate) const AGENT_PID: u16 = 9;
+    /// `consumer`.
+    pub(crate) const CONSUMER: u16 = 10;
+    /// `callback`.
+    pub(crate) const CALLBACK: u16 = 11;
+}
+
 /// Command numbers.
 pub(crate) mod cmd {
     /// `stats-get`.
     pub(crate) const STATS_GET: u8 = 1;
+    /// `request-get`.
+    pub(crate) const REQUEST_GET: u8 = 2;
 }
 
 /// Request policy of `stats-get` (index = attribute number).
@@ -76,3 +136,13 @@ pub(crate) const STATS_GET_POLICY: [Policy; 1] = [
 pub(crate) const STATS_GET_MAXATTR: u16 = 0;
 /// Who may call `stats-get`.
 pub(crate) const STATS_GET_PERM: Perm = Perm::UnsAdmin;
+
+/// Request policy of `request-get` (index = attribute number).
+#[rustfmt::skip]
+pub(crate) const REQUEST_GET_POLICY: [Policy; 1] = [
+    Policy::unspec(),
+];
+/// Highest attribute number of the `request-get` request.
+pub(crate) const REQUEST_GET_MAXATTR: u16 = 0;
+/// Who may call `request-get`.
+pub(crate) const REQUEST_GET_PERM: Perm = Perm::UnsAdmin;

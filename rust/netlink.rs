@@ -16,6 +16,7 @@ use crate::{
             Info,
             McGroup,
             Policy,
+            PutAttrs,
             SplitOp, //
         },
         module,

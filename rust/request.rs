@@ -174,6 +174,22 @@ pub(crate) trait Proto: Send + Sync + 'static {
     fn timeout_ms(&self) -> u32 {
         0
     }
+
+    /// The address of the consumer's function that `done` calls, to name the consumer in the
+    /// dump; 0 if there is none to name.
+    fn consumer_code(&self) -> usize {
+        0
+    }
+
+    /// The peer's name the consumer gave, for the dump.
+    fn peername(&self) -> Option<&CStr> {
+        None
+    }
+
+    /// The authentication the consumer asked for (`auth` of the family), for the dump.
+    fn auth_mode(&self) -> u32 {
+        0
+    }
 }
 
 /// Which live states a transition may leave.
@@ -203,20 +219,37 @@ enum State {
     /// Handed to an agent, waiting for DONE.
     Accepted(SocketPin),
     /// Done, cancelled or drained; only the socket's destruction is left. `session` is true
-    /// while a successful session exists and no close alert was sent.
-    Completed { session: bool },
+    /// while a successful session exists and no close alert was sent; `submitted` is when the
+    /// consumer submitted the request (for the dump).
+    Completed {
+        session: bool,
+        submitted: Instant<Monotonic>,
+    },
 }
 
 impl State {
-    /// Moves to `Completed { session }` if the state is one `from` may leave, returning the pin
-    /// and whether the request was pending. The only way a pin leaves a request.
-    fn complete(&mut self, from: Leaving, session: bool) -> Option<(SocketPin, bool)> {
+    /// Whether the state is one `from` may leave.
+    fn may_leave(&self, from: Leaving) -> bool {
         match self {
-            State::Pending(_) => {}
-            State::Accepted(_) if from == Leaving::Live => {}
-            _ => return None,
+            State::Pending(_) => true,
+            State::Accepted(_) => from == Leaving::Live,
+            State::Completed { .. } => false,
         }
-        match core::mem::replace(self, State::Completed { session }) {
+    }
+
+    /// Moves to `Completed { session, submitted }` if the state is one `from` may leave,
+    /// returning the pin and whether the request was pending. The only way a pin leaves a
+    /// request.
+    fn complete(
+        &mut self,
+        from: Leaving,
+        session: bool,
+        submitted: Instant<Monotonic>,
+    ) -> Option<(SocketPin, bool)> {
+        if !self.may_leave(from) {
+            return None;
+        }
+        match core::mem::replace(self, State::Completed { session, submitted }) {
             State::Pending(pin) => Some((pin, true)),
             State::Accepted(pin) => Some((pin, false)),
             // Excluded above.
@@ -227,7 +260,8 @@ impl State {
     /// Moves from `Pending` to `Accepted`, returning a new reference on the socket's file for
     /// the agent.
     fn accept(&mut self) -> Option<ARef<File>> {
-        let (pin, _) = self.complete(Leaving::Pending, false)?;
+        // The completed state in between is replaced at once.
+        let (pin, _) = self.complete(Leaving::Pending, false, Instant::now())?;
         let file = pin.share();
         *self = State::Accepted(pin);
         Some(file)
@@ -236,7 +270,7 @@ impl State {
     /// Takes the session flag of a completed request: true once after a successful handshake.
     fn take_session(&mut self) -> bool {
         match self {
-            State::Completed { session } => core::mem::replace(session, false),
+            State::Completed { session, .. } => core::mem::replace(session, false),
             _ => false,
         }
     }
@@ -258,6 +292,18 @@ impl<P: Proto + ?Sized> Proto for KBox<P> {
 
     fn timeout_ms(&self) -> u32 {
         (**self).timeout_ms()
+    }
+
+    fn consumer_code(&self) -> usize {
+        (**self).consumer_code()
+    }
+
+    fn peername(&self) -> Option<&CStr> {
+        (**self).peername()
+    }
+
+    fn auth_mode(&self) -> u32 {
+        (**self).auth_mode()
     }
 }
 
@@ -322,16 +368,27 @@ impl Request {
     /// pending. Returns the pin if this call made the transition.
     fn leave(&self, from: Leaving, session: bool) -> Option<SocketPin> {
         let mut queue = self.hnet.queue.lock();
-        let (pin, was_pending) = self
+        if !self.guarded.access(&queue).state.may_leave(from) {
+            return None;
+        }
+        // Live, so watched.
+        let watch = queue.unwatch(self);
+        let submitted = watch.as_ref().map_or_else(Instant::now, |w| w.submitted);
+        let Some((pin, was_pending)) = self
             .guarded
             .access_mut(&mut queue)
             .state
-            .complete(from, session)?;
+            .complete(from, session, submitted)
+        else {
+            // Checked above; the watch goes with no lock held all the same.
+            drop(queue);
+            drop(watch);
+            return None;
+        };
         if was_pending {
             // INVARIANT: No longer pending, so no longer queued.
             let _ = queue.remove(self);
         }
-        let watch = queue.unwatch(self);
         drop(queue);
         // The request and the agent's pid go with no lock held.
         drop(watch);
@@ -479,6 +536,8 @@ pub(crate) fn wait_for_tickers() {
 /// A live request as the ticker watches it.
 struct Watch {
     req: Arc<Request>,
+    /// When the consumer submitted it.
+    submitted: Instant<Monotonic>,
     /// When the kernel completes it with `ETIMEDOUT` if nobody else did.
     deadline: Instant<Monotonic>,
     /// The process that accepted it, once accepted.
@@ -535,12 +594,18 @@ impl Queue {
         Ok(())
     }
 
-    /// Starts watching `req` until `deadline`. Within the room reserved at setup this allocates
-    /// nothing; beyond, the array grows without sleeping.
-    fn watch(&mut self, req: Arc<Request>, deadline: Instant<Monotonic>) -> Result {
+    /// Starts watching `req`, submitted at `submitted`, until `deadline`. Within the room
+    /// reserved at setup this allocates nothing; beyond, the array grows without sleeping.
+    fn watch(
+        &mut self,
+        req: Arc<Request>,
+        submitted: Instant<Monotonic>,
+        deadline: Instant<Monotonic>,
+    ) -> Result {
         self.live.push(
             Watch {
                 req,
+                submitted,
                 deadline,
                 agent: None,
             },
@@ -632,15 +697,15 @@ impl HandshakeNet {
         self.pending_max.load(Relaxed) as usize
     }
 
-    /// When a request submitted now with a consumer's timeout of `timeout_ms` (0: none given)
-    /// is due.
-    fn deadline(&self, timeout_ms: u32) -> Instant<Monotonic> {
+    /// When a request submitted at `submitted` with a consumer's timeout of `timeout_ms` (0:
+    /// none given) is due.
+    fn deadline(&self, submitted: Instant<Monotonic>, timeout_ms: u32) -> Instant<Monotonic> {
         let timeout = match timeout_ms {
             0 => self.default_timeout_ms.load(Relaxed),
             t => t,
         };
         let ms = i64::from(timeout) + i64::from(self.deadline_grace_ms.load(Relaxed));
-        Instant::now() + Delta::from_millis(ms)
+        submitted + Delta::from_millis(ms)
     }
 
     /// Arms the ticker if it is not: the queue is `queue`, locked by the caller.
@@ -739,12 +804,13 @@ impl HandshakeNet {
                 };
                 // No longer live either.
                 let watch = queue.unwatch(&req);
+                let submitted = watch.as_ref().map_or_else(Instant::now, |w| w.submitted);
                 // INVARIANT: Out of the queue and no longer `Pending`.
-                let taken = req
-                    .guarded
-                    .access_mut(&mut queue)
-                    .state
-                    .complete(Leaving::Pending, false);
+                let taken = req.guarded.access_mut(&mut queue).state.complete(
+                    Leaving::Pending,
+                    false,
+                    submitted,
+                );
                 let completion = taken.map(|(pin, _)| {
                     Counters::inc(&self.counters.drained);
                     Completion {
@@ -759,6 +825,129 @@ impl HandshakeNet {
             drop(completion);
             drop(watch);
         }
+    }
+}
+
+/// Where a request was when the dump looked at it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Seen {
+    /// Waiting for an agent.
+    Pending,
+    /// Accepted by the agent, which has not answered.
+    Accepted,
+    /// Completed; its socket is not released yet.
+    Completed,
+}
+
+/// A request as the dump shows it, at one moment.
+pub(crate) struct Shown {
+    /// The request.
+    pub(crate) req: Arc<Request>,
+    /// Its state then.
+    pub(crate) state: Seen,
+    /// When its consumer submitted it.
+    pub(crate) submitted: Instant<Monotonic>,
+    /// When the kernel completes it if nobody else does, if it is live.
+    pub(crate) deadline: Option<Instant<Monotonic>>,
+    /// The process that accepted it, in the caller's pid namespace, if it is accepted and the
+    /// process is visible there.
+    pub(crate) agent: Option<u32>,
+}
+
+impl HandshakeNet {
+    /// The namespace's requests: the live ones (pending and accepted) in the order their
+    /// consumers submitted them, then the completed ones whose sockets are not released yet.
+    ///
+    /// Each request is there once, in the state it was in when last looked at: the live ones
+    /// are taken under the queue's lock, the completed ones a bucket of the request table at a
+    /// time (the lock order forbids holding the queue's lock across them), so a request that
+    /// completed in between is shown completed, in its place among the live ones. Nothing is
+    /// allocated with a lock held. Like the socket diagnostics, this walks the requests of every
+    /// namespace, a bucket at a time. Called in the caller's context, for its pid namespace.
+    pub(crate) fn requests(self: &Arc<Self>) -> Result<KVec<Shown>> {
+        let mut out = KVec::new();
+        loop {
+            let live = self.queue.lock().live.len();
+            out.reserve(live, GFP_KERNEL)?;
+            let queue = self.queue.lock();
+            if queue.live.len() > out.capacity() {
+                // More arrived meanwhile.
+                continue;
+            }
+            for w in &queue.live {
+                let state = match w.req.guarded.access(&queue).state {
+                    State::Pending(_) => Seen::Pending,
+                    State::Accepted(_) => Seen::Accepted,
+                    // A completed request is not watched.
+                    State::Completed { .. } => continue,
+                };
+                let shown = Shown {
+                    req: w.req.clone(),
+                    state,
+                    submitted: w.submitted,
+                    deadline: Some(w.deadline),
+                    agent: w.agent.as_ref().and_then(Process::nr_here),
+                };
+                // Room for every live request: this cannot fail, nor free anything.
+                let _ = out.push_within_capacity(shown);
+            }
+            break;
+        }
+        // Where each live request is in `out`, by address, to find one that completed since.
+        let mut index = KVec::with_capacity(out.len(), GFP_KERNEL)?;
+        for (i, shown) in out.iter().enumerate() {
+            index.push((Arc::as_ptr(&shown.req).addr(), i), GFP_KERNEL)?;
+        }
+        index.sort_unstable();
+        for b in &BUCKETS {
+            // Under the locks the entries go in the room reserved before; when it is short, the
+            // bucket is taken again with room for what it had.
+            let start = out.len();
+            loop {
+                let short = {
+                    let bucket = b.lock();
+                    let queue = self.queue.lock();
+                    let mut short = 0;
+                    for req in bucket.reqs.iter() {
+                        if !core::ptr::eq::<HandshakeNet>(&*req.hnet, &**self) {
+                            continue;
+                        }
+                        let State::Completed { submitted, .. } = req.guarded.access(&queue).state
+                        else {
+                            continue;
+                        };
+                        let addr = core::ptr::from_ref::<Request>(&req).addr();
+                        if let Ok(k) = index.binary_search_by_key(&addr, |&(a, _)| a) {
+                            let shown = &mut out[index[k].1];
+                            shown.state = Seen::Completed;
+                            shown.deadline = None;
+                            shown.agent = None;
+                        } else if short > 0 || out.len() == out.capacity() {
+                            short += 1;
+                        } else {
+                            let shown = Shown {
+                                req: req.into(),
+                                state: Seen::Completed,
+                                submitted,
+                                deadline: None,
+                                agent: None,
+                            };
+                            // Room checked just above: this cannot fail, nor free anything.
+                            let _ = out.push_within_capacity(shown);
+                        }
+                    }
+                    short
+                };
+                if short == 0 {
+                    break;
+                }
+                // The references go with no lock held.
+                let had = out.len() - start;
+                out.truncate(start);
+                out.reserve(had + short, GFP_KERNEL)?;
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -1205,8 +1394,9 @@ fn enqueue<P: Proto>(
     let hooks = bucket.hooks.as_mut().ok_or(EOPNOTSUPP)?;
     // INVARIANT: `Pending` and queued together (taken off again if the hook cannot be
     // installed).
-    let deadline = req.hnet.deadline(req.proto.timeout_ms());
-    queue.watch(req.clone_arc(), deadline)?;
+    let submitted = Instant::now();
+    let deadline = req.hnet.deadline(submitted, req.proto.timeout_ms());
+    queue.watch(req.clone_arc(), submitted, deadline)?;
     if let Err(e) = queue.push(req.clone_arc()) {
         let _ = queue.unwatch(&req);
         return Err(e);

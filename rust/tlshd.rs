@@ -10,7 +10,8 @@ use crate::{
         genl::{
             GenlMsg,
             Gfp,
-            Info, //
+            Info,
+            PutAttrs, //
         },
         keys::{
             KeyRef,
@@ -49,6 +50,11 @@ pub(crate) trait Consumer: Send + Sync + 'static {
     /// The handshake ended with `status` (0 or a negative errno); `peerid` is the remote peer's
     /// identity key or [`TLS_NO_KEY`].
     fn done(&self, status: i32, peerid: KeySerial);
+
+    /// The address of the consumer's function `done` calls, to name the consumer; 0 if none.
+    fn code(&self) -> usize {
+        0
+    }
 }
 
 /// Which handshake a consumer asked for.
@@ -206,6 +212,20 @@ impl<C: Consumer> Proto for TlsRequest<C> {
 
     fn timeout_ms(&self) -> u32 {
         self.timeout_ms
+    }
+
+    fn consumer_code(&self) -> usize {
+        self.consumer.code()
+    }
+
+    fn peername(&self) -> Option<&CStr> {
+        let name = self.peername.as_deref()?;
+        // Copied with its NUL from a C string, so it has one, at the end only.
+        CStr::from_bytes_with_nul(name).ok()
+    }
+
+    fn auth_mode(&self) -> u32 {
+        self.auth_mode
     }
 
     fn accept(&self, info: &Info<'_>, fd: u32) -> Result {

@@ -34,7 +34,9 @@ def enum_entries(spec, name):
     for d in spec.get('definitions', []):
         if d['name'] == name and d['type'] == 'enum':
             start = d.get('value-start', 0)
-            return [(e, start + i) for i, e in enumerate(d['entries'])]
+            # An entry is a name, or a name with its doc.
+            return [(e['name'] if isinstance(e, dict) else e, start + i)
+                    for i, e in enumerate(d['entries'])]
     raise SystemExit(f'unknown enum {name}')
 
 
@@ -193,12 +195,15 @@ def generate(spec, source):
         w(f'pub(crate) const MCGRP_NAMES: [&kernel::str::CStr; {len(groups)}] = [{names}];')
     sets = {s['name']: s for s in spec['attribute-sets']}
     for op in spec['operations']['list']:
-        if 'do' not in op:
+        kinds = [k for k in ('do', 'dump') if k in op]
+        if not kinds:
             continue
+        if len(kinds) > 1:
+            raise SystemExit(f'{op["name"]}: one of do and dump, not both')
         aset = sets[op['attribute-set']]
         nums = attr_numbers(aset)
         byname = {a['name']: a for a in aset['attributes']}
-        req = op['do'].get('request', {}).get('attributes', [])
+        req = (op[kinds[0]] or {}).get('request', {}).get('attributes', [])
         maxattr = max((nums[a] for a in req), default=0)
         table = ['Policy::unspec()'] * (maxattr + 1)
         for a in req:

@@ -1,17 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Generic netlink families with `do` operations, strict policies, replies and per-namespace
-//! multicast.
+//! Generic netlink families with `do` and `dump` operations, strict policies, replies and
+//! per-namespace multicast.
 //!
 //! An extension of the 7.3 `kernel::net::netlink`, which covers multicast-only families in the
 //! initial namespace: it keeps that module's names ([`Family::const_new`], [`Family::register`],
 //! [`Registration`], [`GenlMsg`] with `put_u32`/`put_string`/`multicast`) for what it adds:
-//! [`Policy`] entries, [`SplitOp`]s dispatching to a [`DoHandler`], groups that require a
-//! capability to join ([`McGroup`]), a callback when a group is joined ([`BindHandler`]), the
-//! request side ([`Info`], [`Attr`]), replies, nests and multicast to one namespace. Upstream,
-//! these would be new methods and types of that module (its `Family` would take the operations
-//! and the callback, its `MulticastGroup` the flags, its `GenlMsg` would gain `reply` and
-//! `multicast_netns`).
+//! [`Policy`] entries, [`SplitOp`]s dispatching to a [`DoHandler`] or a [`DumpHandler`], groups
+//! that require a capability to join ([`McGroup`]), a callback when a group is joined
+//! ([`BindHandler`]), the request side ([`Info`], [`Attr`]), replies, dumps ([`Dump`]), nests
+//! and multicast to one namespace. Upstream, these would be new methods and types of that module
+//! (its `Family` would take the operations and the callback, its `MulticastGroup` the flags, its
+//! `GenlMsg` would gain `reply` and `multicast_netns`).
 //!
 //! C header: [`include/net/genetlink.h`](srctree/include/net/genetlink.h)
 
@@ -155,6 +155,29 @@ pub(crate) trait DoHandler {
     fn doit(info: &Info<'_>) -> Result;
 }
 
+/// The handler of one `dump` operation: a reply of many messages, written a buffer at a time.
+///
+/// The core calls [`DumpHandler::start`] once, in the caller's context, then
+/// [`DumpHandler::dumpit`] for each buffer until it adds nothing, and drops the cursor when the
+/// dump ends or its socket goes away, whichever comes first.
+pub(crate) trait DumpHandler {
+    /// Highest attribute number in the operation's policy.
+    const MAXATTR: u16;
+
+    /// The operation's policy, `MAXATTR + 1` entries indexed by attribute number.
+    const POLICY: &'static [Policy];
+
+    /// Where the dump is, from one buffer to the next.
+    type Cursor: Send;
+
+    /// Starts a dump of the request `info`. The error is sent back as the acknowledgement.
+    fn start(info: &Info<'_>) -> Result<Self::Cursor>;
+
+    /// Adds the entries after `cursor` with [`Dump::entry`] until one does not fit or none is
+    /// left, moving `cursor` past each one added. An error ends the dump with it.
+    fn dumpit(cursor: &mut Self::Cursor, dump: &mut Dump<'_>) -> Result;
+}
+
 /// Who may call an operation (every operation of the module's families is privileged).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Perm {
@@ -201,6 +224,32 @@ impl SplitOp {
             // unknown types.
             op.validate = bindings::genl_validate_flags_GENL_DONT_VALIDATE_STRICT as u8;
         }
+        SplitOp(op)
+    }
+
+    /// A `dump` operation for `cmd` validated against `H::POLICY`, handled by `H`, which the
+    /// callers `perm` allows may call.
+    pub(crate) const fn new_dump<H: DumpHandler>(cmd: u8, perm: Perm) -> Self {
+        let policy = H::POLICY;
+        if policy.len() != H::MAXATTR as usize + 1 {
+            panic!("policy length and maxattr disagree");
+        }
+        let mut op: bindings::genl_split_ops = pin_init::zeroed();
+        op.__bindgen_anon_1.__bindgen_anon_2 =
+            bindings::genl_split_ops__bindgen_ty_1__bindgen_ty_2 {
+                start: Some(dump_start::<H>),
+                dumpit: Some(dump_next::<H>),
+                done: Some(dump_done::<H>),
+            };
+        op.policy = policy.as_ptr().cast();
+        op.maxattr = H::MAXATTR as u32;
+        op.cmd = cmd;
+        let flags = bindings::GENL_CMD_CAP_DUMP
+            | match perm {
+                Perm::Admin => bindings::GENL_ADMIN_PERM,
+                Perm::UnsAdmin => bindings::GENL_UNS_ADMIN_PERM,
+            };
+        op.flags = flags as u8;
         SplitOp(op)
     }
 
@@ -258,6 +307,192 @@ unsafe extern "C" fn do_trampoline<H: DoHandler>(
     match H::doit(&info) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
+    }
+}
+
+/// The cursor of a running dump, kept in the first bytes of `cb->ctx`.
+///
+/// # Safety
+///
+/// `cb` must be the callback of a dump of an operation made by [`SplitOp::new_dump`].
+unsafe fn dump_cursor(cb: *mut bindings::netlink_callback) -> *mut *mut c_void {
+    const _: () =
+        assert!(core::mem::size_of::<*mut c_void>() <= bindings::NETLINK_CTX_SIZE as usize);
+    // SAFETY: `cb` is valid (function safety requirements); `ctx` is at least a pointer long
+    // and suitably aligned (it is in a union with `long` arguments).
+    unsafe { (&raw mut (*cb).__bindgen_anon_1.ctx).cast::<*mut c_void>() }
+}
+
+/// # Safety
+///
+/// Called by the generic netlink core only, once per dump of an operation made by
+/// [`SplitOp::new_dump::<H>`], with `cb->data` its `genl_dumpit_info`.
+unsafe extern "C" fn dump_start<H: DumpHandler>(cb: *mut bindings::netlink_callback) -> c_int {
+    // SAFETY: The core set `cb->data` to the dump's `genl_dumpit_info`, which lives until the
+    // dump's `done`.
+    let dinfo = unsafe { (*cb).data.cast::<bindings::genl_dumpit_info>() };
+    // INVARIANT: The request lives for the call; the core parsed its attributes with the
+    // operation's policy of `H::MAXATTR + 1` entries (or none, leaving `attrs` null).
+    let info = Info {
+        // SAFETY: `dinfo` is valid, see above.
+        info: NonNull::from(unsafe { &(*dinfo).info }),
+        maxattr: H::MAXATTR,
+        _p: PhantomData,
+    };
+    match H::start(&info).and_then(|cursor| Ok(KBox::new(cursor, GFP_KERNEL)?)) {
+        Ok(cursor) => {
+            // SAFETY: This is the operation's callback; the core zeroed `ctx` for the dump and
+            // nothing else writes it.
+            unsafe { *dump_cursor(cb) = KBox::into_raw(cursor).cast() };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// Called by the generic netlink core only, for a dump whose `dump_start::<H>` succeeded, with
+/// the buffer to fill; never concurrently with another call for the same dump.
+unsafe extern "C" fn dump_next<H: DumpHandler>(
+    skb: *mut bindings::sk_buff,
+    cb: *mut bindings::netlink_callback,
+) -> c_int {
+    // SAFETY: `start` stored a cursor of `H` there, which `done` alone frees; the core
+    // serialises the callbacks of one dump, so the reference is exclusive.
+    let cursor = unsafe { &mut *(*dump_cursor(cb)).cast::<H::Cursor>() };
+    let Some(skb) = NonNull::new(skb) else {
+        return EINVAL.to_errno();
+    };
+    // INVARIANT: The core lends us `skb` to append to for this call; `cb` is the dump's.
+    let mut dump = Dump {
+        skb,
+        cb: NonNull::from(
+            // SAFETY: `cb` is valid for the call.
+            unsafe { &*cb },
+        ),
+        full: false,
+        _p: PhantomData,
+    };
+    if let Err(e) = H::dumpit(cursor, &mut dump) {
+        return e.to_errno();
+    }
+    // SAFETY: `skb` is valid for the call.
+    let len = unsafe { (*skb.as_ptr()).len };
+    if len == 0 && dump.full {
+        // One entry alone does not fit an empty buffer: it never will.
+        return EMSGSIZE.to_errno();
+    }
+    // Something added: the core calls again. Nothing: the dump is over.
+    c_int::try_from(len).unwrap_or(c_int::MAX)
+}
+
+/// # Safety
+///
+/// Called by the generic netlink core only, once, when a dump of an operation made by
+/// [`SplitOp::new_dump::<H>`] ends or its socket is released.
+unsafe extern "C" fn dump_done<H: DumpHandler>(cb: *mut bindings::netlink_callback) -> c_int {
+    // SAFETY: The dump is ending: nothing else uses `ctx` any more.
+    let slot = unsafe { &mut *dump_cursor(cb) };
+    let cursor = core::mem::take(slot);
+    if !cursor.is_null() {
+        // SAFETY: `start` stored it from `KBox::into_raw` of a `KBox<H::Cursor>`; taken out of
+        // the slot just above, so it is freed once.
+        drop(unsafe { KBox::from_raw(cursor.cast::<H::Cursor>()) });
+    }
+    0
+}
+
+/// An entry of a dump being written, with [`PutAttrs`].
+///
+/// Only [`Dump::entry`] makes one, and lends it for the entry's attributes; nothing can take the
+/// buffer out of it.
+///
+/// # Invariants
+///
+/// `skb` is the buffer the core lent the dump's callback, which may append to it for `'a`.
+pub(crate) struct DumpEntry<'a> {
+    skb: NonNull<bindings::sk_buff>,
+    _p: PhantomData<&'a mut bindings::sk_buff>,
+}
+
+impl sealed::Sealed for DumpEntry<'_> {
+    fn buffer(&mut self) -> NonNull<bindings::sk_buff> {
+        // Lent for `'a` (type invariant).
+        self.skb
+    }
+}
+
+impl PutAttrs for DumpEntry<'_> {}
+
+/// The buffer a dump fills in one call of [`DumpHandler::dumpit`].
+///
+/// # Invariants
+///
+/// `skb` is the buffer the core lent for the call, `cb` the dump's callback, whose `data` is the
+/// dump's `genl_dumpit_info`.
+pub(crate) struct Dump<'a> {
+    skb: NonNull<bindings::sk_buff>,
+    cb: NonNull<bindings::netlink_callback>,
+    /// An entry did not fit: no more are added in this call.
+    full: bool,
+    _p: PhantomData<&'a mut bindings::sk_buff>,
+}
+
+impl Dump<'_> {
+    /// Adds one entry, a message with the attributes `fill` writes: true if it was added, false
+    /// if it does not fit in this buffer (then nothing of it was added, and no later entry is
+    /// in this call). `fill` may be called again for the same entry in the next call.
+    pub(crate) fn entry(
+        &mut self,
+        fill: impl FnOnce(&mut DumpEntry<'_>) -> Result,
+    ) -> Result<bool> {
+        if self.full {
+            return Ok(false);
+        }
+        // SAFETY: `cb` and its `data` are valid for the call by the type invariants.
+        let info = unsafe {
+            &(*(*self.cb.as_ptr())
+                .data
+                .cast::<bindings::genl_dumpit_info>())
+        };
+        // SAFETY: We may append to `skb`; the family of a running dump is registered.
+        let hdr = unsafe {
+            bindings::genlmsg_put(
+                self.skb.as_ptr(),
+                info.info.snd_portid,
+                info.info.snd_seq,
+                info.info.family.cast_mut(),
+                bindings::NLM_F_MULTI as c_int,
+                info.op.cmd,
+            )
+        };
+        if hdr.is_null() {
+            self.full = true;
+            return Ok(false);
+        }
+        // INVARIANT: We may append to `skb` for this call, which outlives the entry.
+        let mut w = DumpEntry {
+            skb: self.skb,
+            _p: PhantomData,
+        };
+        match fill(&mut w) {
+            Ok(()) => {
+                // SAFETY: `hdr` is the header just put in `skb`.
+                unsafe { bindings::genlmsg_end(self.skb.as_ptr(), hdr) };
+                Ok(true)
+            }
+            Err(e) => {
+                // SAFETY: `hdr` is the header just put in `skb`; this removes the entry.
+                unsafe { bindings::genlmsg_cancel(self.skb.as_ptr(), hdr) };
+                if e == EMSGSIZE {
+                    self.full = true;
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
+        }
     }
 }
 
@@ -710,8 +945,134 @@ impl<'a> Iterator for Attrs<'a> {
     }
 }
 
+/// Adding attributes to a generic netlink message: one being built ([`GenlMsg`]) or an entry of
+/// a dump ([`DumpEntry`]).
+///
+/// Sealed: only the types of this module, which hold a buffer they may append to, implement it.
+pub(crate) trait PutAttrs: sealed::Sealed {
+    /// Adds a `u32` attribute.
+    fn put_u32(&mut self, attrtype: u16, value: u32) -> Result {
+        put_raw(self.buffer(), attrtype, &value.to_ne_bytes())
+    }
+
+    /// Adds a `u64` attribute, aligned with a `pad` attribute of type `pad` where needed.
+    fn put_u64(&mut self, attrtype: u16, value: u64, pad: u16) -> Result {
+        let bytes = value.to_ne_bytes();
+        // SAFETY: The holder may append to its buffer (`Sealed::buffer`); `bytes` is readable
+        // for its length.
+        let ret = unsafe {
+            bindings::nla_put_64bit(
+                self.buffer().as_ptr(),
+                c_int::from(attrtype),
+                bytes.len() as c_int,
+                bytes.as_ptr().cast(),
+                c_int::from(pad),
+            )
+        };
+        if ret < 0 {
+            Err(EMSGSIZE)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Adds an `s32` attribute.
+    fn put_s32(&mut self, attrtype: u16, value: i32) -> Result {
+        put_raw(self.buffer(), attrtype, &value.to_ne_bytes())
+    }
+
+    /// Adds a NUL-terminated string attribute.
+    fn put_string(&mut self, attrtype: u16, value: &CStr) -> Result {
+        put_raw(self.buffer(), attrtype, value.to_bytes_with_nul())
+    }
+
+    /// Adds a string attribute of the bytes `value`, which must hold no NUL: the attribute ends
+    /// with one, as a C string's does.
+    fn put_str_bytes(&mut self, attrtype: u16, value: &[u8]) -> Result {
+        if value.contains(&0) {
+            return Err(EINVAL);
+        }
+        let len = c_int::try_from(value.len() + 1).map_err(|_| EMSGSIZE)?;
+        let skb = self.buffer();
+        // SAFETY: The holder may append to its buffer (`Sealed::buffer`); any type and length
+        // may be asked for.
+        let nla = unsafe { bindings::nla_reserve(skb.as_ptr(), c_int::from(attrtype), len) };
+        if nla.is_null() {
+            return Err(EMSGSIZE);
+        }
+        // SAFETY: `nla_reserve` made room for an attribute header and `len` bytes of payload
+        // right after it (`nla_data`), which nothing else references yet.
+        unsafe {
+            let data = nla.cast::<u8>().add(NLA_HDRLEN);
+            core::ptr::copy_nonoverlapping(value.as_ptr(), data, value.len());
+            data.add(value.len()).write(0);
+        }
+        Ok(())
+    }
+
+    /// Adds a nested attribute whose content `fill` writes; cancelled as a whole on error.
+    fn put_nest(&mut self, attrtype: u16, fill: impl FnOnce(&mut Self) -> Result) -> Result
+    where
+        Self: Sized,
+    {
+        let skb = self.buffer();
+        // SAFETY: The holder may append to its buffer (`Sealed::buffer`).
+        let start = unsafe { helpers::hs_nla_nest_start(skb.as_ptr(), c_int::from(attrtype)) };
+        if start.is_null() {
+            return Err(EMSGSIZE);
+        }
+        match fill(self) {
+            Ok(()) => {
+                // SAFETY: `start` was returned by `nla_nest_start` on this buffer, which `fill`
+                // could only append to.
+                unsafe { helpers::hs_nla_nest_end(skb.as_ptr(), start) };
+                Ok(())
+            }
+            Err(e) => {
+                // SAFETY: As above.
+                unsafe { helpers::hs_nla_nest_cancel(skb.as_ptr(), start) };
+                Err(e)
+            }
+        }
+    }
+}
+
+mod sealed {
+    use super::*;
+
+    /// The buffer behind [`PutAttrs`](super::PutAttrs).
+    pub(crate) trait Sealed {
+        /// The buffer the holder appends to: a valid `sk_buff` it may append to for as long as
+        /// it is borrowed mutably, the same one every time.
+        fn buffer(&mut self) -> NonNull<bindings::sk_buff>;
+    }
+}
+
+/// `NLA_HDRLEN`: an attribute's header, aligned.
+const NLA_HDRLEN: usize = nlmsg_align(core::mem::size_of::<bindings::nlattr>());
+
+fn put_raw(skb: NonNull<bindings::sk_buff>, attrtype: u16, data: &[u8]) -> Result {
+    let len = c_int::try_from(data.len()).map_err(|_| EMSGSIZE)?;
+    // SAFETY: Callers pass the buffer of a `PutAttrs` holder, which may append to it; `data` is
+    // readable for `len` bytes.
+    let ret = unsafe {
+        bindings::nla_put(
+            skb.as_ptr(),
+            c_int::from(attrtype),
+            len,
+            data.as_ptr().cast(),
+        )
+    };
+    if ret < 0 {
+        Err(EMSGSIZE)
+    } else {
+        Ok(())
+    }
+}
+
 /// A generic netlink message under construction, with its header written (the kernel's
-/// `GenlMsg`, with replies, nests and multicast to a namespace).
+/// `GenlMsg`, with replies, nests and multicast to a namespace). Attributes are added with
+/// [`PutAttrs`].
 ///
 /// Dropping it frees the buffer, so a message whose construction failed cannot leak.
 ///
@@ -723,6 +1084,15 @@ pub(crate) struct GenlMsg {
     skb: NonNull<bindings::sk_buff>,
     hdr: NonNull<c_void>,
 }
+
+impl sealed::Sealed for GenlMsg {
+    fn buffer(&mut self) -> NonNull<bindings::sk_buff> {
+        // We own it (type invariant).
+        self.skb
+    }
+}
+
+impl PutAttrs for GenlMsg {}
 
 impl GenlMsg {
     fn new(family: &'static Family, portid: u32, seq: u32, cmd: u8, gfp: Gfp) -> Result<Self> {
@@ -752,84 +1122,6 @@ impl GenlMsg {
     /// A notification `cmd`, allocated with the caller's `gfp`.
     pub(crate) fn new_notify(family: &'static Family, cmd: u8, gfp: Gfp) -> Result<Self> {
         Self::new(family, 0, 0, cmd, gfp)
-    }
-
-    fn put_raw(&mut self, attrtype: u16, data: &[u8]) -> Result {
-        let len = c_int::try_from(data.len()).map_err(|_| EMSGSIZE)?;
-        // SAFETY: `skb` is owned; `data` is readable for `len` bytes.
-        let ret = unsafe {
-            bindings::nla_put(
-                self.skb.as_ptr(),
-                c_int::from(attrtype),
-                len,
-                data.as_ptr().cast(),
-            )
-        };
-        if ret < 0 {
-            Err(EMSGSIZE)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Adds a `u32` attribute.
-    pub(crate) fn put_u32(&mut self, attrtype: u16, value: u32) -> Result {
-        self.put_raw(attrtype, &value.to_ne_bytes())
-    }
-
-    /// Adds a `u64` attribute, aligned with a `pad` attribute of type `pad` where needed.
-    pub(crate) fn put_u64(&mut self, attrtype: u16, value: u64, pad: u16) -> Result {
-        let bytes = value.to_ne_bytes();
-        // SAFETY: `skb` is owned; `bytes` is readable for its length.
-        let ret = unsafe {
-            bindings::nla_put_64bit(
-                self.skb.as_ptr(),
-                c_int::from(attrtype),
-                bytes.len() as c_int,
-                bytes.as_ptr().cast(),
-                c_int::from(pad),
-            )
-        };
-        if ret < 0 {
-            Err(EMSGSIZE)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Adds an `s32` attribute.
-    pub(crate) fn put_s32(&mut self, attrtype: u16, value: i32) -> Result {
-        self.put_raw(attrtype, &value.to_ne_bytes())
-    }
-
-    /// Adds a NUL-terminated string attribute.
-    pub(crate) fn put_string(&mut self, attrtype: u16, value: &CStr) -> Result {
-        self.put_raw(attrtype, value.to_bytes_with_nul())
-    }
-
-    /// Adds a nested attribute whose content `fill` writes; cancelled as a whole on error.
-    pub(crate) fn put_nest(
-        &mut self,
-        attrtype: u16,
-        fill: impl FnOnce(&mut Self) -> Result,
-    ) -> Result {
-        // SAFETY: `skb` is owned.
-        let start = unsafe { helpers::hs_nla_nest_start(self.skb.as_ptr(), c_int::from(attrtype)) };
-        if start.is_null() {
-            return Err(EMSGSIZE);
-        }
-        match fill(self) {
-            Ok(()) => {
-                // SAFETY: `start` was returned by `nla_nest_start` on this buffer.
-                unsafe { helpers::hs_nla_nest_end(self.skb.as_ptr(), start) };
-                Ok(())
-            }
-            Err(e) => {
-                // SAFETY: `start` was returned by `nla_nest_start` on this buffer.
-                unsafe { helpers::hs_nla_nest_cancel(self.skb.as_ptr(), start) };
-                Err(e)
-            }
-        }
     }
 
     /// Finishes the message and hands the buffer over, returning it.
@@ -911,6 +1203,7 @@ impl Drop for GenlMsg {
 #[kunit_tests(handshake_genl_attrs)]
 mod tests {
     use super::*;
+    use crate::abstractions::module::THIS_MODULE;
 
     /// `nla_len` and `nla_type`, then the payload, padded to four bytes.
     fn attr(out: &mut KVec<u8>, attrtype: u16, payload: &[u8]) -> Result {
@@ -943,6 +1236,169 @@ mod tests {
         let d = it.next().ok_or(EINVAL)?;
         assert_eq!(d.get_s32(), Ok(-5));
         assert!(it.next().is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn string_bytes_end_with_their_nul() -> Result {
+        let mut msg = GenlMsg::new_notify(&TEST_FAMILY, 1, Gfp::KERNEL)?;
+        msg.put_str_bytes(5, b"hs_consumer")?;
+        // An inner NUL would cut the string short: refused, nothing added.
+        assert_eq!(msg.put_str_bytes(6, b"a\0b"), Err(EINVAL));
+        msg.put_str_bytes(7, b"")?;
+        let mut it = msg.attrs();
+        let a = it.next().ok_or(EINVAL)?;
+        assert_eq!((a.attrtype, a.payload), (5, &b"hs_consumer\0"[..]));
+        let b = it.next().ok_or(EINVAL)?;
+        assert_eq!((b.attrtype, b.payload), (7, &b"\0"[..]));
+        assert!(it.next().is_none());
+        Ok(())
+    }
+
+    /// A family for messages that are never sent (not registered: its id is 0).
+    static TEST_FAMILY: Family = Family::const_new(&THIS_MODULE, b"hs_genl_test\0", 1, &[], &[]);
+
+    /// Cursors of [`Numbers`] dropped.
+    static NUMBERS_DROPPED: kernel::sync::atomic::Atomic<u32> =
+        kernel::sync::atomic::Atomic::new(0);
+
+    /// A dump of the numbers `next..end`, each an entry with the number and a string of `size`
+    /// bytes.
+    struct Numbers {
+        next: u32,
+        end: u32,
+        size: usize,
+    }
+
+    impl Drop for Numbers {
+        fn drop(&mut self) {
+            NUMBERS_DROPPED.add(1, kernel::sync::atomic::Relaxed);
+        }
+    }
+
+    impl DumpHandler for Numbers {
+        const MAXATTR: u16 = 0;
+        const POLICY: &'static [Policy] = &[Policy::unspec()];
+        type Cursor = Numbers;
+
+        fn start(_info: &Info<'_>) -> Result<Numbers> {
+            Err(EINVAL)
+        }
+
+        fn dumpit(cursor: &mut Numbers, dump: &mut Dump<'_>) -> Result {
+            let mut text = KVec::from_elem(b'x', cursor.size, GFP_KERNEL)?;
+            while cursor.next < cursor.end {
+                let n = cursor.next;
+                text[0] = b'a' + (n % 26) as u8;
+                if !dump.entry(|e| {
+                    e.put_u32(1, n)?;
+                    e.put_str_bytes(2, &text)
+                })? {
+                    break;
+                }
+                cursor.next += 1;
+            }
+            Ok(())
+        }
+    }
+
+    /// The numbers of the entries in a dump's buffer, checking each message on the way.
+    fn numbers_in(skb: NonNull<bindings::sk_buff>, size: usize, out: &mut KVec<u32>) -> Result {
+        // SAFETY: The test owns the buffer; its `len` bytes from `data` are written.
+        let mut rest = unsafe {
+            let skb = skb.as_ptr();
+            core::slice::from_raw_parts((*skb).data, (*skb).len as usize)
+        };
+        let hdrs = nlmsg_align(core::mem::size_of::<bindings::nlmsghdr>())
+            + nlmsg_align(core::mem::size_of::<bindings::genlmsghdr>());
+        while !rest.is_empty() {
+            let len = u32::from_ne_bytes(
+                rest.get(..4)
+                    .ok_or(EINVAL)?
+                    .try_into()
+                    .map_err(|_| EINVAL)?,
+            );
+            let flags = u16::from_ne_bytes([rest[6], rest[7]]);
+            assert_eq!(u32::from(flags), bindings::NLM_F_MULTI);
+            let msg = rest.get(..len as usize).ok_or(EINVAL)?;
+            let mut attrs = Attrs::new(msg.get(hdrs..).ok_or(EINVAL)?);
+            let n = attrs.next().ok_or(EINVAL)?.get_u32()?;
+            let text = attrs.next().ok_or(EINVAL)?;
+            assert_eq!(text.payload.len(), size + 1);
+            assert_eq!(text.payload[0], b'a' + (n % 26) as u8);
+            assert!(attrs.next().is_none());
+            out.push(n, GFP_KERNEL)?;
+            rest = rest.get(nlmsg_align(len as usize)..).unwrap_or(&[]);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn dump_fills_buffer_after_buffer_then_ends() -> Result {
+        let mut dinfo: bindings::genl_dumpit_info = pin_init::zeroed();
+        dinfo.info.family = TEST_FAMILY.as_raw();
+        dinfo.op.cmd = 1;
+        let mut cb: bindings::netlink_callback = pin_init::zeroed();
+        cb.data = (&raw mut dinfo).cast();
+        let cbp = &raw mut cb;
+        let before = NUMBERS_DROPPED.load(kernel::sync::atomic::Relaxed);
+        let cursor = KBox::new(
+            Numbers {
+                next: 0,
+                end: 60,
+                size: 100,
+            },
+            GFP_KERNEL,
+        )?;
+        // SAFETY: `cb` is the callback of a dump of a `Numbers` operation, as `dump_start` would
+        // have left it.
+        unsafe { *dump_cursor(cbp) = KBox::into_raw(cursor).cast() };
+        let mut seen = KVec::new();
+        let mut calls = 0;
+        loop {
+            // SAFETY: Any size and flags are valid.
+            let skb = unsafe { bindings::genlmsg_new(400, Gfp::KERNEL.0) };
+            let skb = NonNull::new(skb).ok_or(ENOMEM)?;
+            // SAFETY: `cb` is set up as for the core's calls; the buffer is ours.
+            let ret = unsafe { dump_next::<Numbers>(skb.as_ptr(), cbp) };
+            let parsed = numbers_in(skb, 100, &mut seen);
+            // SAFETY: Ours, and not used after.
+            unsafe { bindings::nlmsg_free(skb.as_ptr()) };
+            parsed?;
+            calls += 1;
+            if ret == 0 {
+                break;
+            }
+            assert!(ret > 0 && calls < 100);
+        }
+        // Several buffers, every number once and in order, then an empty one.
+        assert!(calls > 2);
+        assert_eq!(seen.len(), 60);
+        assert!(seen.iter().enumerate().all(|(i, &n)| n as usize == i));
+
+        // An entry larger than an empty buffer can never be sent: EMSGSIZE, not an endless dump.
+        // SAFETY: As above.
+        let numbers = unsafe { &mut *(*dump_cursor(cbp)).cast::<Numbers>() };
+        numbers.end = 61;
+        numbers.size = 8000;
+        // SAFETY: Any size and flags are valid.
+        let skb =
+            NonNull::new(unsafe { bindings::genlmsg_new(400, Gfp::KERNEL.0) }).ok_or(ENOMEM)?;
+        // SAFETY: As above.
+        let ret = unsafe { dump_next::<Numbers>(skb.as_ptr(), cbp) };
+        // SAFETY: Ours, and not used after.
+        let len = unsafe { (*skb.as_ptr()).len };
+        // SAFETY: As above.
+        unsafe { bindings::nlmsg_free(skb.as_ptr()) };
+        assert_eq!((ret, len), (EMSGSIZE.to_errno(), 0));
+
+        // The end frees the cursor, once.
+        // SAFETY: The dump is over.
+        unsafe { dump_done::<Numbers>(cbp) };
+        // SAFETY: As above; the cursor is gone.
+        unsafe { dump_done::<Numbers>(cbp) };
+        let dropped = NUMBERS_DROPPED.load(kernel::sync::atomic::Relaxed) - before;
+        assert_eq!(dropped, 1);
         Ok(())
     }
 

@@ -83,3 +83,49 @@ pub(crate) const THIS_MODULE: ThisModule = {
 #[cfg(not(MODULE))]
 // SAFETY: A null pointer stands for the kernel itself, as `THIS_MODULE` does in C.
 pub(crate) const THIS_MODULE: ThisModule = unsafe { ThisModule::from_ptr(core::ptr::null_mut()) };
+
+/// Room enough for a symbol's description (`KSYM_SYMBOL_LEN`, which `rust/helpers/helpers.c`
+/// checks against it).
+pub(crate) const SYMBOL_LEN: usize = 1024;
+
+/// The function at `addr` and the module its code is in, as the kernel's symbol table names
+/// them: `(function, module)`, with `vmlinux` for the kernel's own code. `None` if the kernel
+/// cannot name it (no function there, or no symbol table). `buf` is the room the description is
+/// written to, [`SYMBOL_LEN`] bytes at least.
+#[cfg(CONFIG_KALLSYMS)]
+pub(crate) fn code_owner(addr: usize, buf: &mut [u8]) -> Option<(&[u8], &[u8])> {
+    if buf.len() < SYMBOL_LEN {
+        return None;
+    }
+    // SAFETY: `buf` is writable for `SYMBOL_LEN` bytes, at least `KSYM_SYMBOL_LEN`; any
+    // address may be looked up.
+    let len = unsafe {
+        kernel::bindings::sprint_symbol_no_offset(
+            buf.as_mut_ptr().cast(),
+            addr as kernel::ffi::c_ulong,
+        )
+    };
+    let text = &buf[..usize::try_from(len).ok()?.min(SYMBOL_LEN)];
+    // `name [module]`, or `name` for the kernel's own code, or the address in hex if no
+    // function is there.
+    if text.is_empty() || text.starts_with(b"0x") {
+        return None;
+    }
+    match text.iter().position(|&c| c == b' ') {
+        None => Some((text, b"vmlinux")),
+        Some(i) => {
+            let (name, rest) = text.split_at(i);
+            let module = rest
+                .strip_prefix(b" [")?
+                .split(|&c| c == b']' || c == b' ')
+                .next()?;
+            Some((name, module))
+        }
+    }
+}
+
+/// Without a symbol table the kernel cannot name any code.
+#[cfg(not(CONFIG_KALLSYMS))]
+pub(crate) fn code_owner(_addr: usize, _buf: &mut [u8]) -> Option<(&[u8], &[u8])> {
+    None
+}

@@ -23,7 +23,7 @@ pub(crate) struct Process {
 
 // SAFETY: A `struct pid` reference may be used and released from any thread.
 unsafe impl Send for Process {}
-// SAFETY: The only method reads the process's state under RCU.
+// SAFETY: The methods only read the pid and, under RCU, the process's state.
 unsafe impl Sync for Process {}
 
 impl Process {
@@ -34,6 +34,15 @@ impl Process {
         let pid = NonNull::new(unsafe { helpers::hs_current_tgid_get() })?;
         // INVARIANT: `get_task_pid` took the reference.
         Some(Process { pid })
+    }
+
+    /// The process's number in the calling task's pid namespace, or `None` if it has none
+    /// there (the process is not visible from it).
+    pub(crate) fn nr_here(&self) -> Option<u32> {
+        // SAFETY: The pid is valid while we hold our reference; `pid_vnr` only reads it and the
+        // calling task's namespace.
+        let nr = unsafe { bindings::pid_vnr(self.pid.as_ptr()) };
+        u32::try_from(nr).ok().filter(|&nr| nr != 0)
     }
 
     /// Whether a thread of the process still runs: false once its last thread has begun to

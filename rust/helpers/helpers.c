@@ -8,6 +8,7 @@
 #include <linux/bottom_half.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/kallsyms.h>
 #include <linux/key.h>
 #include <linux/module.h>
 #include <linux/net.h>
@@ -25,6 +26,9 @@
 #include <net/sock.h>
 
 #include "handshake_glue.h"
+
+/* The room rust/abstractions/module.rs gives a symbol's description. */
+static_assert(KSYM_SYMBOL_LEN <= 1024);
 
 void hs_spin_lock_bh(spinlock_t *lock)
 {

@@ -6,7 +6,10 @@
 use super::*;
 use crate::{
     abstractions::{
-        genl::GenlMsg,
+        genl::{
+            GenlMsg,
+            PutAttrs, //
+        },
         socket::file_count, //
     },
     genl_tables::{

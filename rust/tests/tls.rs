@@ -7,7 +7,8 @@ use crate::{
     abstractions::genl::{
         Attr,
         Attrs,
-        GenlMsg, //
+        GenlMsg,
+        PutAttrs, //
     },
     capi,
     genl_tables::{

@@ -295,6 +295,36 @@ no_tlshd() {
 	note "after tlshd started: NFS mount and NVMe/TCP connect in $(($(ms) - t0)) ms"
 }
 
+# What an administrator sees of a mount stuck in its handshake (the module's
+# handshake-diag family, read with the YNL CLI): SunRPC's client request,
+# accepted by a child of tlshd, named by its consumer and callback.
+# (SunRPC gives up after 10 s and tries again, on a new connection whose
+# handshake tlshd holds the same way: a late look sees that one.)
+held_requests() {
+	local out i
+	for i in 1 2 3; do
+		out=$(python3 /mnt/ksrc/tools/net/ynl/pyynl/cli.py --no-schema \
+			--spec /mnt/src/Documentation/netlink/specs/handshake-diag.yaml \
+			--dump request-get --output-json) || return 1
+		note "requests of a mount held by tlshd: $out"
+		python3 - "$out" "$(pgrep -P "$(cat /tmp/tlshd.pid)" | tr '\n' ' ')" <<'PY' && return 0
+import json, sys
+reqs, children = json.loads(sys.argv[1]), {int(p) for p in sys.argv[2].split()}
+client = [r for r in reqs if r.get('callback') == 'xs_tls_handshake_done'
+          and r['state'] == 'accepted']
+assert len(client) == 1, reqs
+r = client[0]
+assert r['consumer'] == 'sunrpc', r
+# xprtsec=tls: an anonymous client hello, with no timeout from SunRPC.
+assert r['auth-mode'] == 'unauth' and r['handler-class'] == 'tlshd', r
+assert r['peername'] == 'localhost' and r['timeout-ms'] == 0, r
+assert r['agent-pid'] in children, (r, children)
+PY
+		sleep 1
+	done
+	return 1
+}
+
 # tlshd dies while it holds the mount's handshake (it was told to wait 30 s
 # before its DONE): the mount fails within NFS's own handshake timeout (10 s)
 # and its retry, which finds no tlshd; a mount after tlshd restarts works.
@@ -311,6 +341,11 @@ tlshd_killed() {
 		sleep 0.2
 	done
 	[ -n "$held" ] || { echo "tlshd never took the handshake"; wait $mpid; return 1; }
+	if [ "$flavour" = test ] && ! held_requests; then
+		stop_tlshd
+		wait $mpid
+		return 1
+	fi
 	stop_tlshd
 	wait $mpid
 	rc=$? took=$(($(ms) - t0))

@@ -405,7 +405,90 @@ assert a['agent-died'] - b['agent-died'] == 1, (b, a)
 PY
 }
 
-ktap_suite handshake_extensions 9
+# The requests of the caller's namespace, dumped from the module's family
+# handshake-diag (request-get) with the YNL CLI: two consumers' requests
+# pending, then the older one accepted by the scripted agent (with the
+# agent's pid), then completed by its DONE while its consumer still holds
+# the socket, then none once the consumers released their sockets. Each is
+# shown with its consumer (the module of its callback), peer name, timeout,
+# authentication and deadline. Another namespace sees none of them; an
+# unprivileged caller gets EPERM.
+requests() {
+	"${ynl_cli[@]}" --spec /mnt/src/Documentation/netlink/specs/handshake-diag.yaml \
+		--dump request-get --output-json
+}
+dump_requests() {
+	dmesg -C
+	local pending accepted completed after other fd out agent
+	agent_start || return 1
+	agent=$_agent_pid
+	insmod "$dir/hs_consumer.ko" port=4433 wait=0 peername=server.example \
+		timeout_ms=60000 || { agent_stop; return 1; }
+	insmod "$dir/hs_consumer2.ko" port=4433 wait=0 timeout_ms=0 ||
+		{ rmmod hs_consumer; agent_stop; return 1; }
+	pending=$(requests)
+	other=$(unshare -n "${ynl_cli[@]}" \
+		--spec /mnt/src/Documentation/netlink/specs/handshake-diag.yaml \
+		--dump request-get --output-json)
+	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "${ynl_cli[@]}" \
+		--spec /mnt/src/Documentation/netlink/specs/handshake-diag.yaml \
+		--dump request-get 2>&1)
+	agent_ask wait-ready
+	agent_ask accept
+	fd=$(agent_json reply.sockfd)
+	accepted=$(requests)
+	agent_ask done "$fd" 0
+	completed=$(requests)
+	agent_ask close
+	agent_stop
+	rmmod hs_consumer hs_consumer2
+	# The sockets are destroyed once TCP is done with them.
+	for _ in 1 2 3 4 5; do
+		after=$(requests)
+		[ "$after" = '[]' ] && break
+		sleep 1
+	done
+	note "pending: $pending"
+	note "accepted: $accepted"
+	note "completed: $completed"
+	note "after release: $after; another namespace: $other; nobody: $out"
+	echo "$out" | grep -q 'Operation not permitted' || return 1
+	python3 - "$pending" "$accepted" "$completed" "$after" "$other" "$agent" \
+		"$(sysctl -n net.handshake.deadline_grace_ms)" \
+		"$(sysctl -n net.handshake.default_timeout_ms)" <<'PY'
+import json, sys
+pending, accepted, completed, after, other = (json.loads(x) for x in sys.argv[1:6])
+agent, grace, default = (int(x) for x in sys.argv[6:9])
+assert after == [] and other == [], (after, other)
+# Live requests come first, in the order of their submits, then completed ones.
+for dump in (pending, accepted, completed):
+    assert len(dump) == 2, dump
+    by = {r['consumer']: r for r in dump}
+    first, second = by['hs_consumer'], by['hs_consumer2']
+    for r in dump:
+        assert r['handler-class'] == 'tlshd' and r['auth-mode'] == 'unauth', r
+        assert r['callback'] == 'hs_consumer_done', r
+    assert first['peername'] == 'server.example', first
+    assert second['peername'] == 'localhost', second
+    assert first['timeout-ms'] == 60000 and second['timeout-ms'] == 0, dump
+    assert 0 <= second['age-ms'] <= first['age-ms'], dump
+    assert second['state'] == 'pending' and 'agent-pid' not in second, second
+    # The deadline is the consumer's timeout, or the namespace's default, plus
+    # the grace, from the submit: age and time left add up to it.
+    assert abs(second['age-ms'] + second['deadline-ms'] - (default + grace)) <= 2, second
+order = [[r['consumer'] for r in d] for d in (pending, accepted, completed)]
+assert order == [['hs_consumer', 'hs_consumer2']] * 2 + [['hs_consumer2', 'hs_consumer']], order
+first = [d[order[i].index('hs_consumer')] for i, d in enumerate((pending, accepted, completed))]
+assert [r['state'] for r in first] == ['pending', 'accepted', 'completed'], first
+assert 'agent-pid' not in first[0] and 'agent-pid' not in first[2], first
+assert first[1]['agent-pid'] == agent, (first[1], agent)
+for r in first[:2]:
+    assert abs(r['age-ms'] + r['deadline-ms'] - (60000 + grace)) <= 2, r
+assert 'deadline-ms' not in first[2], first[2]
+PY
+}
+
+ktap_suite handshake_extensions 10
 gnutls-serv --echo --x509certfile="$dir/certs/server.pem" \
 	--x509keyfile="$dir/certs/server.key" -p 4433 > serv.log 2>&1 &
 wait_port 4433
@@ -414,6 +497,7 @@ ktap_check ready_resent_when_agent_joins ready_again
 ktap_check done_with_unknown_attribute_completes done_newer
 ktap_check policy_dump_is_exact policy_dump
 ktap_check pending_max_per_namespace pending_max
+ktap_check dump_lists_pending_and_accepted dump_requests
 ktap_check counters_count_each_outcome counters
 ktap_check deadline_completes_pending_once deadline_pending
 ktap_check deadline_completes_accepted_once deadline_accepted
