@@ -89,6 +89,12 @@ void hs_trace_cmd_done_unknown_attrs(const struct net *net, const void *req,
 				     const struct sock *sk, int count);
 void hs_trace_ready_again(const struct net *net, const void *req,
 			  const struct sock *sk, int count);
+void hs_trace_timed_out(const struct net *net, const void *req,
+			const struct sock *sk);
+void hs_trace_agent_died(const struct net *net, const void *req,
+			 const struct sock *sk, int pid);
+void hs_trace_drained(const struct net *net, const void *req,
+		      const struct sock *sk);
 void hs_trace_tls_contenttype(const struct sock *sk, u8 type);
 void hs_trace_tls_alert_send(const struct sock *sk, u8 level, u8 desc);
 void hs_trace_tls_alert_recv(const struct sock *sk, u8 level, u8 desc);

@@ -80,6 +80,15 @@ HS_REQ_VAL_EVENT(handshake_cmd_done_err);
 HS_REQ_VAL_EVENT(handshake_cmd_done_unknown_attrs);
 /* READY was sent again this many times for an agent that joined. */
 HS_REQ_VAL_EVENT(handshake_ready_again);
+/* The request reached its deadline: it completes with -ETIMEDOUT. */
+HS_REQ_EVENT(handshake_timed_out);
+/*
+ * The process that accepted the request (its pid in the initial pid
+ * namespace) exited before its DONE: the request completes with -EIO.
+ */
+HS_REQ_VAL_EVENT(handshake_agent_died);
+/* The request's namespace went away while it was pending (-ETIMEDOUT). */
+HS_REQ_EVENT(handshake_drained);
 
 TRACE_EVENT(tls_contenttype,
 	TP_PROTO(const struct sock *sk, unsigned char type),

@@ -503,8 +503,9 @@ pub(crate) struct Queue {
 enum Due {
     /// Its deadline passed: `ETIMEDOUT`.
     Deadline,
-    /// The process that accepted it exited before its DONE: `EIO`.
-    AgentDied,
+    /// The process that accepted it exited before its DONE: `EIO`. With its pid in the
+    /// ticker's (the initial) pid namespace, 0 if it has none.
+    AgentDied(u32),
 }
 
 /// How often the ticker looks at a namespace's live requests: how late a deadline may be
@@ -629,8 +630,8 @@ impl Queue {
         self.live.iter().find_map(|w| {
             let due = if !(now - w.deadline).is_negative() {
                 Due::Deadline
-            } else if w.agent.as_ref().is_some_and(|a| !a.alive()) {
-                Due::AgentDied
+            } else if let Some(agent) = w.agent.as_ref().filter(|a| !a.alive()) {
+                Due::AgentDied(agent.nr_here().unwrap_or(0))
             } else {
                 return None;
             };
@@ -728,10 +729,21 @@ impl HandshakeNet {
             };
             let (status, counter) = match due {
                 Due::Deadline => (ETIMEDOUT, &self.counters.timed_out),
-                Due::AgentDied => (EIO, &self.counters.agent_died),
+                Due::AgentDied(_) => (EIO, &self.counters.agent_died),
             };
-            if req.complete(Status::from_error(status), None) {
+            if let Some(completion) = req.try_complete(Status::from_error(status)) {
+                if let Some(pin) = &completion.pin {
+                    let (net, id, sk) = (pin.net(), req.id(), Some(req.sk));
+                    match due {
+                        Due::Deadline => tp::handshake_timed_out(net, id, sk),
+                        Due::AgentDied(pid) => {
+                            let pid = i32::try_from(pid).unwrap_or(0);
+                            tp::handshake_agent_died(net, id, sk, pid)
+                        }
+                    }
+                }
                 Counters::inc(counter);
+                completion.run(None);
             } else {
                 // Completed meanwhile, which took it off the watch; make sure all the same.
                 let _ = self.queue.lock().unwatch(&req);
@@ -812,6 +824,7 @@ impl HandshakeNet {
                     submitted,
                 );
                 let completion = taken.map(|(pin, _)| {
+                    tp::handshake_drained(pin.net(), req.id(), Some(req.sk));
                     Counters::inc(&self.counters.drained);
                     Completion {
                         req,

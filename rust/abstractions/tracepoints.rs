@@ -97,6 +97,10 @@ req_events! {
     handshake_cancel_busy => hs_trace_cancel_busy;
     /// `handshake_destruct`.
     handshake_destruct => hs_trace_destruct;
+    /// `handshake_timed_out`: the request reached its deadline.
+    handshake_timed_out => hs_trace_timed_out;
+    /// `handshake_drained`: the request's namespace went away while it was pending.
+    handshake_drained => hs_trace_drained;
 }
 
 req_val_events! {
@@ -118,6 +122,8 @@ req_val_events! {
     handshake_cmd_done_unknown_attrs => hs_trace_cmd_done_unknown_attrs;
     /// `handshake_ready_again`: READYs sent again for an agent that joined.
     handshake_ready_again => hs_trace_ready_again;
+    /// `handshake_agent_died`: the pid of the process that accepted the request and exited.
+    handshake_agent_died => hs_trace_agent_died;
 }
 
 sk_events! {

@@ -99,6 +99,24 @@ void hs_trace_ready_again(const struct net *net, const void *req,
 	trace_handshake_ready_again(net, HS_REQ(req), sk, count);
 }
 
+void hs_trace_timed_out(const struct net *net, const void *req,
+			const struct sock *sk)
+{
+	trace_handshake_timed_out(net, HS_REQ(req), sk);
+}
+
+void hs_trace_agent_died(const struct net *net, const void *req,
+			 const struct sock *sk, int pid)
+{
+	trace_handshake_agent_died(net, HS_REQ(req), sk, pid);
+}
+
+void hs_trace_drained(const struct net *net, const void *req,
+		      const struct sock *sk)
+{
+	trace_handshake_drained(net, HS_REQ(req), sk);
+}
+
 void hs_trace_tls_contenttype(const struct sock *sk, u8 type)
 {
 	trace_tls_contenttype(sk, type);

@@ -301,6 +301,7 @@ deadline_pending() {
 	local grace t0 t1
 	grace=$(sysctl -n net.handshake.deadline_grace_ms) || return 1
 	sysctl -qw net.handshake.deadline_grace_ms=0 || return 1
+	trace_only handshake_timed_out
 	agent_start || return 1
 	t0=$(date +%s%N)
 	insmod "$dir/hs_consumer.ko" port=4433 wait=0 timeout_ms=600 || { agent_stop; return 1; }
@@ -311,7 +312,8 @@ deadline_pending() {
 	agent_stop
 	sysctl -qw net.handshake.deadline_grace_ms="$grace"
 	klog
-	note "pending request completed $(((t1 - t0) / 1000000)) ms after a submit with a 600 ms timeout"
+	note "pending request completed $(((t1 - t0) / 1000000)) ms after a submit with a 600 ms timeout; $(trace_lines)"
+	[ "$(trace_lines | grep -c 'handshake_timed_out:')" = 1 ] || return 1
 	[ "$(klog | grep -c 'done status=')" = 1 ] || return 1
 	klog | grep -q 'done status=-110 ' || return 1
 	klog | grep -q 'exit cancel=0'
@@ -370,6 +372,7 @@ while True:
 	silent=$!
 	wait_port 4434 || { kill $silent; return 1; }
 	before=$(stats) || return 1
+	trace_only handshake_agent_died
 	start_tlshd ca.pem
 	insmod "$dir/hs_consumer.ko" port=4434 wait=0 timeout_ms=30000 ||
 		{ stop_tlshd; kill $silent; return 1; }
@@ -393,7 +396,9 @@ while True:
 	rmmod hs_consumer
 	after=$(stats) || return 1
 	klog
-	note "agent death: the consumer heard after $ms ms"
+	note "agent death: the consumer heard after $ms ms; $(trace_lines)"
+	[ "$(trace_lines | grep -c 'handshake_agent_died:')" = 1 ] || return 1
+	trace_lines | grep -qE "handshake_agent_died: .* $child\$" || return 1
 	echo "# agent_death_fails_fast: consumer completed $ms ms after tlshd's child was killed"
 	[ "$(klog | grep -c 'done status=')" = 1 ] || return 1
 	klog | grep -q 'done status=-5 ' || return 1

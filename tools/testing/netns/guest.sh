@@ -41,6 +41,11 @@ field() { [[ $summary =~ (^| )$1=([^ ]*) ]] && echo "${BASH_REMATCH[2]}"; }
 insmod "$files/hs_netns_last.ko" || exit 1
 insmod "$files/handshake.ko" || exit 1
 insmod "$files/hs_netns.ko" || exit 1
+# Each pending request a namespace's exit ends is traced.
+tr=/sys/kernel/tracing
+echo 4096 > "$tr/buffer_size_kb"
+echo > "$tr/trace"
+echo 1 > "$tr/events/handshake/handshake_drained/enable" || exit 1
 result
 base=${R[nets_alive]}
 
@@ -89,6 +94,9 @@ for k in bad_twice bad_both bad_neither bad_counts bad_late_cancel bad_file_refs
 done
 [ "${R[submitted]}" = "$(field submitted)" ] ||
 	why="$why ${R[submitted]} submitted, $(field submitted) expected;"
+drained=$(grep -c ' handshake_drained: ' "$tr/trace")
+[ "$drained" = "${R[done_timedout]}" ] ||
+	why="$why $drained handshake_drained events for ${R[done_timedout]} timed out;"
 if [ -z "$why" ]; then ktap_ok pending_requests_timed_out_once; else bad pending_requests_timed_out_once "$why"; fi
 
 why=
