@@ -76,7 +76,10 @@ struct HandshakeModule {
 
 impl kernel::Module for HandshakeModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let pernet = request::register(module_parameters::pending_max.value())?;
+        let pernet = request::register(
+            module_parameters::pending_max.value(),
+            netlink::allow_userns_agents,
+        )?;
         let family = netlink::FAMILY.register()?;
         let diag = diag::FAMILY.register()?;
         pr_info!("handshake service ready\n");

@@ -15,6 +15,7 @@ use crate::{
             Gfp,
             Info,
             McGroup,
+            Perm,
             Policy,
             PutAttrs,
             SplitOp, //
@@ -56,10 +57,29 @@ use kernel::{
     }, //
 };
 
+/// The operations, with upstream's permission (`GENL_ADMIN_PERM`) until a namespace first
+/// opts in to agents of its own user namespace ([`allow_userns_agents`]).
 static OPS: [SplitOp; 2] = [
     SplitOp::new_do::<AcceptOp>(cmd::ACCEPT, tables::ACCEPT_PERM),
     SplitOp::new_do::<DoneOp>(cmd::DONE, tables::DONE_PERM),
 ];
+
+/// Called when a namespace sets `net.handshake.agent_userns` to 1: from then on, until the module
+/// is unloaded, the core lets anyone with `CAP_NET_ADMIN` over a namespace's own user namespace
+/// through to ACCEPT and DONE (`GENL_UNS_ADMIN_PERM`, which the family reports), and the
+/// operations themselves refuse those of the namespaces that did not opt in
+/// ([`userns_agents_allowed`]). Until the first opt-in the family is upstream's to the bit.
+pub(crate) fn allow_userns_agents() {
+    for op in &OPS {
+        op.set_perm(Perm::UnsAdmin);
+    }
+}
+
+/// Whether `net` lets the administrators of its own user namespace serve as agents.
+fn userns_agents_allowed(net: &Net) -> bool {
+    let rcu = rcu::read_lock();
+    request::pernet_rcu(net, &rcu).is_some_and(|hn| hn.agent_userns())
+}
 
 /// The groups. Only agents may hear READY: joining `tlshd` takes `CAP_NET_ADMIN` over the
 /// namespace (the C service lets anyone join, and an unprivileged listener makes submits
@@ -122,6 +142,7 @@ struct AcceptOp;
 impl DoHandler for AcceptOp {
     const MAXATTR: u16 = tables::ACCEPT_MAXATTR;
     const POLICY: &'static [Policy] = &tables::ACCEPT_POLICY;
+    const USERNS_ADMIN_ALLOWED: Option<fn(&Net) -> bool> = Some(userns_agents_allowed);
 
     fn doit(info: &Info<'_>) -> Result {
         let net = info.net();
@@ -196,6 +217,7 @@ struct DoneOp;
 impl DoHandler for DoneOp {
     const MAXATTR: u16 = tables::DONE_MAXATTR;
     const POLICY: &'static [Policy] = &tables::DONE_POLICY;
+    const USERNS_ADMIN_ALLOWED: Option<fn(&Net) -> bool> = Some(userns_agents_allowed);
     /// An agent newer than the module may report more than it knows (upstream's DONE is growing
     /// attributes): the outcome it carries still completes the request. The agent can tell what
     /// the module understands from the policy the family reports, which lists only these.

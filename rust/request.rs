@@ -98,7 +98,8 @@ use kernel::{
         ArcBorrow,
         GlobalLockBackend,
         LockClassKey,
-        LockedBy, //
+        LockedBy,
+        SetOnce, //
     },
     time::{
         Delta,
@@ -669,6 +670,10 @@ pub(crate) struct HandshakeNet {
     /// What a request's deadline adds to its consumer's timeout, in milliseconds
     /// (`net.handshake.deadline_grace_ms`).
     deadline_grace_ms: Atomic<u32>,
+    /// Whether agents with `CAP_NET_ADMIN` over the namespace's own user namespace may ACCEPT
+    /// and DONE its requests (1), or only those with it in the initial one (0, as in C)
+    /// (`net.handshake.agent_userns`).
+    agent_userns: Atomic<u32>,
     /// What happened to the namespace's requests.
     counters: Counters,
     /// Completes the requests that are due, every [`TICK`] while any is live.
@@ -686,11 +691,18 @@ impl HandshakeNet {
                 pending_max: Atomic::new(u32::try_from(max).unwrap_or(u32::MAX)),
                 default_timeout_ms: Atomic::new(DEFAULT_TIMEOUT_MS),
                 deadline_grace_ms: Atomic::new(DEADLINE_GRACE_MS),
+                agent_userns: Atomic::new(0),
                 counters: Counters::new(),
                 ticker <- new_delayed_work!("handshake_ticker"),
             }),
             GFP_KERNEL,
         )
+    }
+
+    /// Whether the namespace's own administrators may serve its requests as agents
+    /// (`net.handshake.agent_userns`).
+    pub(crate) fn agent_userns(&self) -> bool {
+        self.agent_userns.load(Relaxed) != 0
     }
 
     /// The limit of pending requests now.
@@ -1170,26 +1182,59 @@ impl PernetData for HandshakeNet {
             min: 1,
             max: PENDING_LIMIT,
             value: |hn| &hn.pending_max,
+            initial_admin_writes: false,
+            written: None,
         },
         SysctlU32 {
             name: c"default_timeout_ms",
             min: 1,
             max: TIMING_LIMIT_MS,
             value: |hn| &hn.default_timeout_ms,
+            initial_admin_writes: false,
+            written: None,
         },
         SysctlU32 {
             name: c"deadline_grace_ms",
             min: 0,
             max: TIMING_LIMIT_MS,
             value: |hn| &hn.deadline_grace_ms,
+            initial_admin_writes: false,
+            written: None,
+        },
+        // Letting a container's agent serve the namespace hands it the namespace's consumers'
+        // sockets and keys: the host's decision, not the container's.
+        SysctlU32 {
+            name: c"agent_userns",
+            min: 0,
+            max: 1,
+            value: |hn| &hn.agent_userns,
+            initial_admin_writes: true,
+            written: Some(agent_userns_written),
         },
     ];
 }
 
+/// What the service does when a namespace first lets its own administrators serve as agents,
+/// given by [`register`].
+static AGENT_USERNS_OPT_IN: SetOnce<fn()> = SetOnce::new();
+
+fn agent_userns_written(value: u32) {
+    if value != 0 {
+        if let Some(opt_in) = AGENT_USERNS_OPT_IN.copy() {
+            opt_in();
+        }
+    }
+}
+
 /// Sets up the service: the request table, and the state of every namespace, whose queues admit
-/// `pending_max` requests (0: scale with memory).
-pub(crate) fn register(pending_max: u32) -> Result<PernetRegistration<HandshakeNet>> {
+/// `pending_max` requests (0: scale with memory). `agent_userns_opt_in` is called whenever a
+/// namespace sets `net.handshake.agent_userns` to 1, before the write returns.
+pub(crate) fn register(
+    pending_max: u32,
+    agent_userns_opt_in: fn(),
+) -> Result<PernetRegistration<HandshakeNet>> {
     PENDING_MAX.store(pending_max, Relaxed);
+    AGENT_USERNS_OPT_IN.populate(agent_userns_opt_in);
     let hooks = DestructHooks::claim().ok_or(EBUSY)?;
     for (bucket, hooks) in BUCKETS.iter().zip(hooks) {
         bucket.lock().hooks = Some(hooks);

@@ -29,6 +29,10 @@ use kernel::{
     bindings,
     error::to_result,
     prelude::*,
+    sync::atomic::{
+        Atomic,
+        Relaxed, //
+    },
     types::Opaque,
     ThisModule, //
 };
@@ -150,6 +154,14 @@ pub(crate) trait DoHandler {
     /// such command, and [`do_trampoline`] makes the header checks the core skips for them.
     const TOLERATE_UNKNOWN: bool = false;
 
+    /// For an operation registered with [`Perm::Admin`] that may be loosened to
+    /// [`Perm::UnsAdmin`] ([`SplitOp::set_perm`]): the namespaces whose own administrators may
+    /// call it. The callers in any other namespace must have what [`Perm::Admin`] asks,
+    /// `CAP_NET_ADMIN` in the initial user namespace, or get `EPERM` as the core refuses them
+    /// (without an extended ack message). [`do_trampoline`] checks this before anything else,
+    /// whatever the operation's permission now, so the answers do not depend on it.
+    const USERNS_ADMIN_ALLOWED: Option<fn(&Net) -> bool> = None;
+
     /// Handles one request. The returned error is sent back to user space as the netlink
     /// acknowledgement.
     fn doit(info: &Info<'_>) -> Result;
@@ -188,11 +200,25 @@ pub(crate) enum Perm {
     UnsAdmin,
 }
 
-/// A `do` operation of a family (`struct genl_split_ops`).
-#[repr(transparent)]
-pub(crate) struct SplitOp(bindings::genl_split_ops);
+impl Perm {
+    /// The operation flag.
+    const fn flag(self) -> u8 {
+        match self {
+            Perm::Admin => bindings::GENL_ADMIN_PERM as u8,
+            Perm::UnsAdmin => bindings::GENL_UNS_ADMIN_PERM as u8,
+        }
+    }
+}
 
-// SAFETY: An operation is immutable after construction; its pointers are `'static`.
+/// A `do` operation of a family (`struct genl_split_ops`).
+///
+/// Not in read-only memory: [`SplitOp::set_perm`] may change who may call it while the family is
+/// registered.
+#[repr(transparent)]
+pub(crate) struct SplitOp(Opaque<bindings::genl_split_ops>);
+
+// SAFETY: After construction only the permission bits of `flags` are written, by
+// `SplitOp::set_perm` with single-byte atomic stores; its pointers are `'static`.
 unsafe impl Sync for SplitOp {}
 
 impl SplitOp {
@@ -224,6 +250,7 @@ impl SplitOp {
             // unknown types.
             op.validate = bindings::genl_validate_flags_GENL_DONT_VALIDATE_STRICT as u8;
         }
+        let op = Opaque::new(op);
         SplitOp(op)
     }
 
@@ -256,34 +283,66 @@ impl SplitOp {
     /// The command number.
     #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
     pub(crate) fn cmd(&self) -> u8 {
-        self.0.cmd
+        // SAFETY: The pointer is valid; the field is never written after construction.
+        unsafe { (*self.0.get()).cmd }
     }
 
     /// The `GENL_*` flags of the operation.
     #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
     pub(crate) fn flags(&self) -> u8 {
-        self.0.flags
+        self.flags_ref().load(Relaxed) as u8
     }
 
     /// The `GENL_DONT_VALIDATE_*` flags of the operation.
     #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
     pub(crate) fn validate(&self) -> u8 {
-        self.0.validate
+        // SAFETY: The pointer is valid; the field is never written after construction.
+        unsafe { (*self.0.get()).validate }
     }
 
     /// The highest attribute of the policy.
     #[cfg(CONFIG_HANDSHAKE_RS_KUNIT_TEST)]
     pub(crate) fn maxattr(&self) -> u32 {
-        self.0.maxattr
+        // SAFETY: The pointer is valid; the field is never written after construction.
+        unsafe { (*self.0.get()).maxattr }
+    }
+
+    /// The flags byte, which [`SplitOp::set_perm`] writes.
+    fn flags_ref(&self) -> &Atomic<i8> {
+        // SAFETY: The pointer is valid and aligned for as long as `self` is borrowed. After
+        // construction the byte is only written by `set_perm` and read by us, both atomically;
+        // the core reads it too, with plain loads, which `set_perm` explains.
+        unsafe { Atomic::from_ptr((&raw mut (*self.0.get()).flags).cast::<i8>()) }
+    }
+
+    /// Changes who may call the operation from now on; a request the core is dispatching
+    /// meanwhile is checked against the old or the new permission.
+    ///
+    /// The core reads the operation when it dispatches each request, with a plain copy of the
+    /// whole entry (`genl_get_cmd_split`), and when it reports the family (`CTRL_CMD_GETFAMILY`);
+    /// it never writes it. A copy made while the byte is stored holds either value: an aligned
+    /// single-byte store cannot tear, and both values are valid flags with the same
+    /// `GENL_CMD_CAP_*` bits the core checked at registration. Whoever loosens an operation must
+    /// make either answer acceptable (see [`DoHandler::USERNS_ADMIN_ALLOWED`]).
+    pub(crate) fn set_perm(&'static self, perm: Perm) {
+        let perms = (bindings::GENL_ADMIN_PERM | bindings::GENL_UNS_ADMIN_PERM) as u8;
+        let flags = self.flags_ref();
+        // Nothing else in the byte ever changes, so two calls at once lose nothing of it; the
+        // permission of the last store stays.
+        let old = flags.load(Relaxed) as u8;
+        flags.store(((old & !perms) | perm.flag()) as i8, Relaxed);
     }
 }
+
+/// `CAP_NET_ADMIN` as the capability functions take it.
+const CAP_NET_ADMIN: c_int = bindings::CAP_NET_ADMIN as c_int;
 
 /// # Safety
 ///
 /// Called by the generic netlink core only, with a valid request whose attributes were parsed
 /// with the policy of length `H::MAXATTR + 1`.
 unsafe extern "C" fn do_trampoline<H: DoHandler>(
-    _skb: *mut bindings::sk_buff,
+    skb: *mut bindings::sk_buff,
     info: *mut bindings::genl_info,
 ) -> c_int {
     // INVARIANT: `info` is valid for the duration of the callback, and its `attrs` array has
@@ -296,6 +355,15 @@ unsafe extern "C" fn do_trampoline<H: DoHandler>(
         maxattr: H::MAXATTR,
         _p: PhantomData,
     };
+    if let Some(allowed) = H::USERNS_ADMIN_ALLOWED {
+        // What the core checks for `GENL_ADMIN_PERM`: the sending socket's opener and the
+        // sending task both have the capability in the initial user namespace.
+        // SAFETY: `skb` is the request being handled, valid for the call.
+        let initial_admin = || unsafe { bindings::netlink_capable(skb, CAP_NET_ADMIN) };
+        if !allowed(info.net()) && !initial_admin() {
+            return EPERM.to_errno();
+        }
+    }
     if let Err(e) = info.check_header() {
         return e.to_errno();
     }
@@ -567,11 +635,13 @@ const fn resv_start_op(ops: &[SplitOp]) -> u8 {
     let mut start = 0;
     let mut i = 0;
     while i < ops.len() {
-        if ops[i].0.validate != 0 && ops[i].0.cmd >= start {
-            if ops[i].0.cmd == u8::MAX {
+        // SAFETY: The pointer is valid; neither field is written after construction.
+        let (validate, cmd) = unsafe { ((*ops[i].0.get()).validate, (*ops[i].0.get()).cmd) };
+        if validate != 0 && cmd >= start {
+            if cmd == u8::MAX {
                 panic!("no command can follow the last one");
             }
-            start = ops[i].0.cmd + 1;
+            start = cmd + 1;
         }
         i += 1;
     }

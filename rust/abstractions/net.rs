@@ -155,7 +155,67 @@ pub(crate) struct SysctlU32<T> {
     pub(crate) max: u32,
     /// The value in the namespace's data.
     pub(crate) value: fn(&T) -> &Atomic<u32>,
+    /// Whether only writers with `CAP_NET_ADMIN` in the initial user namespace may set it: the
+    /// root of the user namespace that owns the network namespace, which may open the file for
+    /// writing, then gets `EPERM` from the write.
+    pub(crate) initial_admin_writes: bool,
+    /// Called with the new value after each successful write, in the writer's context.
+    pub(crate) written: Option<fn(u32)>,
 }
+
+impl<T> SysctlU32<T> {
+    /// Whether the file needs more than `proc_douintvec_minmax`.
+    #[cfg(CONFIG_SYSCTL)]
+    fn needs_handler(&self) -> bool {
+        self.initial_admin_writes || self.written.is_some()
+    }
+}
+
+/// The `proc_handler` of the settings of `T` that need more than `proc_douintvec_minmax`
+/// (see [`SysctlU32`]): the setting is the entry of `T::SYSCTLS` named by the file.
+///
+/// # Safety
+///
+/// Called by the sysctl core only, with a file of a table made by `register_sysctls::<T>` and
+/// the core's arguments for it.
+#[cfg(CONFIG_SYSCTL)]
+unsafe extern "C" fn sysctl_handler<T: PernetData>(
+    ctl: *const bindings::ctl_table,
+    dir: c_int,
+    buf: *mut c_void,
+    lenp: *mut usize,
+    ppos: *mut bindings::loff_t,
+) -> c_int {
+    // SAFETY: The core passes the registered entry, valid for the call.
+    let (procname, data) = unsafe { ((*ctl).procname, (*ctl).data) };
+    // SAFETY: `register_sysctls` set `procname` to the name of an entry of `T::SYSCTLS`, a
+    // static NUL-terminated string.
+    let name = unsafe { CStr::from_char_ptr(procname) };
+    let Some(entry) = T::SYSCTLS.iter().find(|e| e.name == name) else {
+        return EINVAL.to_errno();
+    };
+    // `SYSCTL_USER_TO_KERN(dir)`.
+    let write = dir != 0;
+    // SAFETY: No preconditions; the writer is the calling task.
+    if write && entry.initial_admin_writes && !unsafe { bindings::capable(CAP_NET_ADMIN) } {
+        return EPERM.to_errno();
+    }
+    // SAFETY: The arguments are the core's, for an entry made for this handler.
+    let ret = unsafe { bindings::proc_douintvec_minmax(ctl, dir, buf, lenp, ppos) };
+    if ret == 0 && write {
+        if let Some(written) = entry.written {
+            // SAFETY: `data` points to the setting's `Atomic<u32>` inside the namespace's data,
+            // which outlives the table's registration (see `Slot`), and the core does not return
+            // from unregistering it while a handler runs.
+            written(unsafe { Atomic::<u32>::from_ptr(data.cast()) }.load(Relaxed));
+        }
+    }
+    ret
+}
+
+/// `CAP_NET_ADMIN` as the capability functions take it.
+#[cfg(CONFIG_SYSCTL)]
+const CAP_NET_ADMIN: c_int = bindings::CAP_NET_ADMIN as c_int;
 
 /// The block the namespace core allocates for us in every namespace (`ops.size` bytes, zeroed).
 ///
@@ -213,7 +273,11 @@ fn register_sysctls<T: PernetData>(
         t.data = (e.value)(data).as_ptr().cast();
         t.maxlen = core::mem::size_of::<u32>() as c_int;
         t.mode = 0o644;
-        t.proc_handler = Some(bindings::proc_douintvec_minmax);
+        t.proc_handler = Some(if e.needs_handler() {
+            sysctl_handler::<T>
+        } else {
+            bindings::proc_douintvec_minmax
+        });
         t.extra1 = (&raw const e.min).cast_mut().cast();
         t.extra2 = (&raw const e.max).cast_mut().cast();
         table.push(t, GFP_KERNEL)?;
