@@ -4,7 +4,16 @@
 
 use super::*;
 use crate::{
-    abstractions::net::NetRef,
+    abstractions::{
+        genl::{
+            DoHandler,
+            Info,
+            Perm,
+            Policy,
+            SplitOp, //
+        },
+        net::NetRef,
+    },
     genl_tables::{
         self as tables,
         attr_accept,
@@ -57,6 +66,20 @@ fn calls_settled() -> u32 {
     }
     last
 }
+
+/// An operation of no family, whose permission a case changes.
+struct NoOp;
+
+impl DoHandler for NoOp {
+    const MAXATTR: u16 = 0;
+    const POLICY: &'static [Policy] = &[Policy::unspec()];
+
+    fn doit(_info: &Info<'_>) -> Result {
+        Ok(())
+    }
+}
+
+static LOOSENED: SplitOp = SplitOp::new_do::<NoOp>(1, Perm::Admin);
 
 #[kunit_tests(handshake_genl)]
 mod cases {
@@ -199,5 +222,21 @@ mod cases {
         let q = hn.queue().lock();
         assert_eq!(hn.pending_max(), max);
         assert_eq!(q.pending(), 0);
+    }
+
+    #[test]
+    fn set_perm_changes_only_the_permission() {
+        let admin = (bindings::GENL_ADMIN_PERM | bindings::GENL_CMD_CAP_DO) as u8;
+        let uns_admin = (bindings::GENL_UNS_ADMIN_PERM | bindings::GENL_CMD_CAP_DO) as u8;
+        assert_eq!(LOOSENED.flags(), admin);
+        LOOSENED.set_perm(Perm::UnsAdmin);
+        assert_eq!(LOOSENED.flags(), uns_admin);
+        LOOSENED.set_perm(Perm::UnsAdmin);
+        assert_eq!(LOOSENED.flags(), uns_admin);
+        LOOSENED.set_perm(Perm::Admin);
+        assert_eq!(LOOSENED.flags(), admin);
+        assert_eq!((LOOSENED.cmd(), LOOSENED.maxattr()), (1, 0));
+        // A namespace's agents are the initial user namespace's until it opts in.
+        assert!(!test_hn(3).agent_userns());
     }
 }
