@@ -9,8 +9,10 @@
  * request to the agent. With atomic=1 it submits in atomic context (a
  * spinlock held with bottom halves off) with GFP_ATOMIC, as a consumer in a
  * socket callback would. keyring=SERIAL is handed to the agent, and
- * timeout_ms=N (10000) as the handshake's timeout. At unload it cancels
- * what is left and closes.
+ * timeout_ms=N (10000) as the handshake's timeout. With here=1 the socket
+ * is made in the network namespace of the task that loads the module
+ * (insmod under nsenter -n) instead of the initial one, which it keeps
+ * until unload. At unload it cancels what is left and closes.
  */
 
 #include <linux/completion.h>
@@ -19,6 +21,7 @@
 #include <linux/inet.h>
 #include <linux/module.h>
 #include <linux/net.h>
+#include <linux/nsproxy.h>
 #include <linux/spinlock.h>
 #include <linux/uio.h>
 #include <net/handshake.h>
@@ -40,8 +43,11 @@ static unsigned int timeout_ms = 10000;
 module_param(timeout_ms, uint, 0444);
 static int keyring;
 module_param(keyring, int, 0444);
+static bool here;
+module_param(here, bool, 0444);
 static DEFINE_SPINLOCK(hs_atomic_lock);
 
+static struct net *hs_net;
 static struct socket *hs_sock;
 static struct file *hs_file;
 static DECLARE_COMPLETION(hs_done);
@@ -103,13 +109,17 @@ static int __init hs_consumer_init(void)
 	struct tls_handshake_args args = {};
 	int ret;
 
-	ret = sock_create_kern(&init_net, PF_INET, SOCK_STREAM, IPPROTO_TCP,
+	/* A kernel socket does not hold its namespace: the module does. */
+	hs_net = get_net(here ? current->nsproxy->net_ns : &init_net);
+	ret = sock_create_kern(hs_net, PF_INET, SOCK_STREAM, IPPROTO_TCP,
 			       &hs_sock);
 	if (ret)
-		return ret;
+		goto out_net;
 	hs_file = sock_alloc_file(hs_sock, 0, NULL);
-	if (IS_ERR(hs_file))
-		return PTR_ERR(hs_file);
+	if (IS_ERR(hs_file)) {
+		ret = PTR_ERR(hs_file);
+		goto out_net;
+	}
 
 	ret = kernel_connect(hs_sock, (struct sockaddr_unsized *)&sin,
 			     sizeof(sin), 0);
@@ -150,6 +160,8 @@ static int __init hs_consumer_init(void)
 
 out_put:
 	fput(hs_file);
+out_net:
+	put_net(hs_net);
 	return ret;
 }
 
@@ -159,6 +171,7 @@ static void __exit hs_consumer_exit(void)
 		tls_handshake_cancel(hs_sock->sk));
 	tls_handshake_close(hs_sock);
 	fput(hs_file);
+	put_net(hs_net);
 }
 
 module_init(hs_consumer_init);
