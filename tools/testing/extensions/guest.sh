@@ -180,6 +180,117 @@ assert done[3]['type'] == 'u32' and done[3]['max-value-u'] == 2**32 - 1, done
 PY
 }
 
+# The flags genl shows for ACCEPT and DONE: 0xb is GENL_ADMIN_PERM, 0x1a
+# GENL_UNS_ADMIN_PERM (with GENL_CMD_CAP_DO and GENL_CMD_CAP_HASPOL).
+userns_caps() {
+	genl ctrl get name handshake | grep -oE 'Capabilities \(0x[0-9a-f]+\)' | tr '\n' ' '
+}
+
+# Containers, opt-in: a tlshd with its own user and network namespaces (a
+# container's root, with CAP_NET_ADMIN over its user namespace only) serves
+# the consumers of its network namespace once the host sets that
+# namespace's net.handshake.agent_userns to 1, which the container's root
+# cannot do itself. Before, its ACCEPT is refused as upstream refuses it and
+# the request times out; the family is upstream's to the bit. After the
+# first opt-in the family reports ACCEPT and DONE as GENL_UNS_ADMIN_PERM
+# until the module is unloaded, and the operations refuse on their own the
+# root of another container, which did not opt in.
+userns_agent() {
+	dmesg -C
+	local holder ctl tlshd_c serv_c out uns_accept uns_done
+	local spec=$ksrc/Documentation/netlink/specs/handshake.yaml
+	unshare --user --map-root-user --net sleep infinity &
+	holder=$!
+	for _ in $(seq 50); do
+		[ "$(readlink "/proc/$holder/ns/net")" != "$(readlink /proc/self/ns/net)" ] && break
+		sleep 0.1
+	done
+	# in_ns: the host's root in the container's network namespace;
+	# as_ctr: the container's root.
+	in_ns() { nsenter -t "$holder" -n "$@"; }
+	as_ctr() { nsenter -t "$holder" -U -n "$@"; }
+	userns_done() {
+		rmmod hs_consumer 2>/dev/null
+		[ -n "$tlshd_c" ] && kill "$tlshd_c" 2>/dev/null && wait "$tlshd_c" 2>/dev/null
+		[ -n "$serv_c" ] && kill "$serv_c" 2>/dev/null && wait "$serv_c" 2>/dev/null
+		kill "$holder"
+		wait "$holder" 2>/dev/null
+		return "$1"
+	}
+	in_ns ip link set lo up || userns_done 1 || return 1
+	in_ns sysctl -qw net.handshake.deadline_grace_ms=0 || userns_done 1 || return 1
+	nsenter -t "$holder" -n gnutls-serv --echo --x509certfile="$dir/certs/server.pem" \
+		--x509keyfile="$dir/certs/server.key" -p 4433 > serv-ctr.log 2>&1 &
+	serv_c=$!
+	in_ns bash -c ". /mnt/src/tools/testing/e2e/peers.sh; wait_port 4433" ||
+		userns_done 1 || return 1
+	# The container's root sets the namespace's other settings, not this one.
+	ctl=$(in_ns sysctl -n net.handshake.agent_userns)
+	as_ctr sysctl -qw net.handshake.pending_max=5 ||
+		{ echo "the container's root cannot set pending_max"; userns_done 1; return 1; }
+	out=$(as_ctr sysctl -w net.handshake.agent_userns=1 2>&1) &&
+		{ echo "the container's root opted in: $out"; userns_done 1; return 1; }
+	note "agent_userns in the container's namespace: $ctl; its root writing 1: $out"
+	[ "$ctl" = 0 ] && [ "$(in_ns sysctl -n net.handshake.agent_userns)" = 0 ] ||
+		userns_done 1 || return 1
+	echo "$out" | grep -q 'Operation not permitted' || userns_done 1 || return 1
+	# tlshd as the container's root; it has joined the tlshd group there.
+	cat > /etc/tlshd.conf <<CONF
+[debug]
+loglevel=1
+tls=0
+nl=0
+[authenticate.client]
+x509.truststore=$work/ca.pem
+CONF
+	nsenter -t "$holder" -U -n tlshd -s > tlshd-ctr.log 2>&1 &
+	tlshd_c=$!
+	wait_tlshd "$tlshd_c"
+	[ "$(userns_caps)" = 'Capabilities (0xb) Capabilities (0xb) ' ] ||
+		{ echo "before the opt-in: $(userns_caps)"; userns_done 1; return 1; }
+	# Not opted in: tlshd hears READY, its ACCEPT is refused (tlshd logs
+	# the EPERM), the request stays pending until its deadline.
+	in_ns insmod "$dir/hs_consumer.ko" port=4433 wait=0 timeout_ms=1500 here=1 ||
+		userns_done 1 || return 1
+	wait_klog 'done status=' 10
+	rmmod hs_consumer
+	klog
+	note "not opted in: $(klog | grep -o 'done status=.*');" \
+		"tlshd: $(grep -o 'nl_recvmsgs: .*' tlshd-ctr.log)"
+	klog | grep -q 'done status=-110 ' || userns_done 1 || return 1
+	[ "$(grep -c 'nl_recvmsgs: Operation not permitted' tlshd-ctr.log)" = 1 ] ||
+		{ cat tlshd-ctr.log; userns_done 1; return 1; }
+	# The host opts the namespace in: the container's tlshd completes the
+	# next request, a handshake with data over kTLS.
+	in_ns sysctl -qw net.handshake.agent_userns=1 || userns_done 1 || return 1
+	note "after the opt-in: $(userns_caps)"
+	[ "$(userns_caps)" = 'Capabilities (0x1a) Capabilities (0x1a) ' ] ||
+		userns_done 1 || return 1
+	dmesg -C
+	in_ns insmod "$dir/hs_consumer.ko" port=4433 here=1 || userns_done 1 || return 1
+	rmmod hs_consumer
+	klog
+	note "opted in: $(klog | grep -o 'done status=.*');" \
+		"tlshd: $(grep -o 'Handshake with .*successful' tlshd-ctr.log)"
+	klog | grep -q 'done status=0 ' && klog | grep -q 'echo "hello over ktls"' ||
+		{ cat tlshd-ctr.log; userns_done 1; return 1; }
+	# Another container, which did not opt in: the core now lets its root
+	# through (GENL_UNS_ADMIN_PERM), and ACCEPT and DONE refuse it themselves
+	# with the core's EPERM (not EAGAIN for nothing pending, nor ENOTSOCK).
+	uns_accept=$(unshare --user --map-root-user --net "${ynl_cli[@]}" --spec "$spec" \
+		--do accept --json '{"handler-class": 1}' 2>&1 | tail -1)
+	uns_done=$(unshare --user --map-root-user --net "${ynl_cli[@]}" --spec "$spec" \
+		--do done --json '{"status": 0, "sockfd": 0}' 2>&1 | tail -1)
+	note "another container's root: ACCEPT $uns_accept; DONE $uns_done"
+	[ "$uns_accept" = 'Netlink error: Operation not permitted' ] &&
+		[ "$uns_done" = 'Netlink error: Operation not permitted' ] || userns_done 1 || return 1
+	userns_done 0 || return 1
+	# The loosened permission lasts until the module is unloaded.
+	rmmod handshake && insmod "$dir/handshake.ko" || return 1
+	note "reloaded: $(userns_caps)"
+	[ "$(userns_caps)" = 'Capabilities (0xb) Capabilities (0xb) ' ]
+}
+
 # The limit of pending requests is a setting of each namespace,
 # net.handshake.pending_max: it starts at the module's parameter (or, with
 # 0, the C service's memory formula), takes effect for the next submit when
@@ -493,7 +604,7 @@ assert 'deadline-ms' not in first[2], first[2]
 PY
 }
 
-ktap_suite handshake_extensions 10
+ktap_suite handshake_extensions 11
 gnutls-serv --echo --x509certfile="$dir/certs/server.pem" \
 	--x509keyfile="$dir/certs/server.key" -p 4433 > serv.log 2>&1 &
 wait_port 4433
@@ -507,4 +618,5 @@ ktap_check counters_count_each_outcome counters
 ktap_check deadline_completes_pending_once deadline_pending
 ktap_check deadline_completes_accepted_once deadline_accepted
 ktap_check agent_death_fails_fast agent_death
+ktap_check userns_agent_opt_in userns_agent
 ktap_end
