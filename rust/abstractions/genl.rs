@@ -239,12 +239,7 @@ impl SplitOp {
         op.policy = policy.as_ptr().cast();
         op.maxattr = H::MAXATTR as u32;
         op.cmd = cmd;
-        let flags = bindings::GENL_CMD_CAP_DO
-            | match perm {
-                Perm::Admin => bindings::GENL_ADMIN_PERM,
-                Perm::UnsAdmin => bindings::GENL_UNS_ADMIN_PERM,
-            };
-        op.flags = flags as u8;
+        op.flags = bindings::GENL_CMD_CAP_DO as u8 | perm.flag();
         if H::TOLERATE_UNKNOWN {
             // The core parses liberally; `do_trampoline` then validates strictly but for the
             // unknown types.
@@ -271,12 +266,8 @@ impl SplitOp {
         op.policy = policy.as_ptr().cast();
         op.maxattr = H::MAXATTR as u32;
         op.cmd = cmd;
-        let flags = bindings::GENL_CMD_CAP_DUMP
-            | match perm {
-                Perm::Admin => bindings::GENL_ADMIN_PERM,
-                Perm::UnsAdmin => bindings::GENL_UNS_ADMIN_PERM,
-            };
-        op.flags = flags as u8;
+        op.flags = bindings::GENL_CMD_CAP_DUMP as u8 | perm.flag();
+        let op = Opaque::new(op);
         SplitOp(op)
     }
 
