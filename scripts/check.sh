@@ -112,11 +112,12 @@ CARGO_TARGET_DIR=$target cargo build --release --locked \
 [ -n "$hs_agent" ] || tail -30 "$results/hs-agent-build.log" >&2
 
 # Tiers run two at a time (a guest mostly keeps one vCPU busy), the long
-# ones first so that the rest fill in beside them (on 2 cores, warm: runner,
-# e2e and consumers about 105 s each, extensions 105, fuzz 95, agent 80,
-# kunit 75, stress 75, e2e-sid 70, faults 60, netns 60, unload 50, netlink
-# 40, build 40).
-order=(fuzz e2e consumers extensions e2e-sid agent runner netns unload kunit stress faults netlink)
+# ones first so that the rest fill in beside them (on 2 cores, warm:
+# extensions 150 s, runner, consumers and e2e about 100 each, fuzz 90,
+# kunit and agent 85, netns and stress 70, unload and faults 60, e2e-sid
+# 55, netlink 50, build 35); kunit and build wait for the module with its
+# KUnit suites, built beside the first tiers.
+order=(extensions runner consumers e2e fuzz agent netns stress kunit build unload faults e2e-sid netlink)
 for t in "$TOP"/tools/testing/*/tier.sh; do
 	n=$(basename "$(dirname "$t")")
 	[[ " ${order[*]} " == *" $n "* ]] || order+=("$n")

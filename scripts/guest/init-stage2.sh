@@ -4,6 +4,10 @@
 # the test script, print the verdict line the runner looks for, power off.
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root TERM=dumb
+# The Python programs under test (the YNL CLI, the scripted agent) live on
+# read-only mounts: their bytecode goes to /tmp, compiled once per boot
+# instead of at every start.
+export PYTHONPYCACHEPREFIX=/tmp/pycache
 # Every program started here costs about 0.1 s in the emulated guest (KASAN,
 # lockdep), so this init uses shell builtins where it can and one mount -a.
 [ -e /proc/self ] || mount -t proc proc /proc
