@@ -20,6 +20,10 @@ REPLY_FIFO:
                        spec does not define; with "bad", STATUS is 8 bytes
                        long, which strict validation refuses: {"errno": n}
   close                close every socket fd held: {}
+  diag OP              the handshake.ko family handshake-diag (its spec in
+                       this repository): OP stats-get (do) or request-get
+                       (dump), {"diag": answer}; the same as the YNL CLI
+                       with that spec, without starting it each time
   reopen               resolve the family again (after the module was
                        reloaded) and rejoin the tlshd group: {}
   quit                 {} and exit
@@ -40,6 +44,8 @@ from lib import NlError, YnlFamily  # noqa: E402
 from lib.ynl import GenlProtocol  # noqa: E402
 
 NOBODY = 65534
+DIAG_SPEC = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                         '../../../Documentation/netlink/specs/handshake-diag.yaml')
 
 
 def fill_fd_table():
@@ -128,6 +134,14 @@ def run(ynl, spec, cmd, held):
             os.close(fd)
         held.clear()
         return {}
+    if words[0] == 'diag':
+        diag = YnlFamily(DIAG_SPEC, schema='')
+        try:
+            if words[1] == 'request-get':
+                return {'diag': diag.dump(words[1], {})}
+            return {'diag': diag.do(words[1], {})}
+        finally:
+            diag.close()
     return {'error': 22}
 
 

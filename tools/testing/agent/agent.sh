@@ -5,7 +5,8 @@
 #                          (call it in this shell, not in $(...))
 #   agent_json KEY.PATH    prints a field of the answer: agent_json reply.sockfd
 #   agent_stop             quit and wait for it
-#   start_tlshd CA         the real tlshd, trusting $work/CA; logs to tlshd.log
+#   tlshd_conf CA          /etc/tlshd.conf for a client trusting $work/CA
+#   start_tlshd CA         the real tlshd with it; logs to tlshd.log
 #   stop_tlshd
 # The family (its id and groups) is resolved at start: after the module is
 # reloaded, restart the agent or have it resolve the family again
@@ -49,7 +50,8 @@ agent_stop() {
 	_agent_pid=
 }
 
-start_tlshd() {
+# tlshd_conf CA: /etc/tlshd.conf for a client trusting $work/CA.
+tlshd_conf() {
 	cat > /etc/tlshd.conf <<CONF
 [debug]
 loglevel=1
@@ -58,6 +60,9 @@ nl=0
 [authenticate.client]
 x509.truststore=$work/$1
 CONF
+}
+start_tlshd() {
+	tlshd_conf "$1"
 	tlshd -s > tlshd.log 2>&1 &
 	tlshd_pid=$!
 	wait_tlshd "$tlshd_pid"

@@ -35,6 +35,14 @@ trace_only() {
 	echo 1 > "$tr/events/handshake/$1/enable"
 }
 trace_lines() { grep -v '^#' "$tr/trace"; }
+# agent_diag OP: the module's handshake-diag family (stats-get or
+# request-get) through the running scripted agent, as the YNL CLI shows it
+# with --output-json, in $diag_answer (call it in this shell).
+agent_diag() {
+	agent_ask diag "$1"
+	diag_answer=${agent_answer#'{"diag": '}
+	diag_answer=${diag_answer%'}'}
+}
 
 # Joining the tlshd group takes CAP_NET_ADMIN: an unprivileged process gets
 # EPERM, hears no READY, and while it tries to listen a submit still finds
@@ -235,14 +243,7 @@ userns_agent() {
 		userns_done 1 || return 1
 	echo "$out" | grep -q 'Operation not permitted' || userns_done 1 || return 1
 	# tlshd as the container's root; it has joined the tlshd group there.
-	cat > /etc/tlshd.conf <<CONF
-[debug]
-loglevel=1
-tls=0
-nl=0
-[authenticate.client]
-x509.truststore=$work/ca.pem
-CONF
+	tlshd_conf ca.pem
 	nsenter -t "$holder" -U -n tlshd -s > tlshd-ctr.log 2>&1 &
 	tlshd_c=$!
 	wait_tlshd "$tlshd_c"
@@ -369,8 +370,9 @@ counters() {
 	insmod "$dir/hs_consumer.ko" port=4433 wait=0 || { agent_stop; return 1; }
 	agent_ask wait-ready
 	rmmod hs_consumer
+	agent_diag stats-get
+	after=$diag_answer
 	agent_stop
-	after=$(stats) || return 1
 	klog
 	note "counters before: $before"
 	note "counters after: $after"
@@ -438,8 +440,9 @@ deadline_accepted() {
 	local grace fd before after
 	grace=$(sysctl -n net.handshake.deadline_grace_ms) || return 1
 	sysctl -qw net.handshake.deadline_grace_ms=0 || return 1
-	before=$(stats) || return 1
 	agent_start || return 1
+	agent_diag stats-get
+	before=$diag_answer
 	insmod "$dir/hs_consumer.ko" port=4433 wait=0 timeout_ms=1500 || { agent_stop; return 1; }
 	agent_ask wait-ready
 	agent_ask accept
@@ -448,10 +451,11 @@ deadline_accepted() {
 	agent_ask done "$fd" 0
 	local late=$agent_answer
 	agent_ask close
+	agent_diag stats-get
+	after=$diag_answer
 	agent_stop
 	rmmod hs_consumer
 	sysctl -qw net.handshake.deadline_grace_ms="$grace"
-	after=$(stats) || return 1
 	klog
 	note "late DONE: $late"
 	[ "$late" = '{}' ] || return 1
@@ -552,18 +556,21 @@ dump_requests() {
 	agent_ask wait-ready
 	agent_ask accept
 	fd=$(agent_json reply.sockfd)
-	accepted=$(requests)
+	agent_diag request-get
+	accepted=$diag_answer
 	agent_ask done "$fd" 0
-	completed=$(requests)
+	agent_diag request-get
+	completed=$diag_answer
 	agent_ask close
-	agent_stop
 	rmmod hs_consumer hs_consumer2
 	# The sockets are destroyed once TCP is done with them.
 	for _ in 1 2 3 4 5; do
-		after=$(requests)
+		agent_diag request-get
+		after=$diag_answer
 		[ "$after" = '[]' ] && break
 		sleep 1
 	done
+	agent_stop
 	note "pending: $pending"
 	note "accepted: $accepted"
 	note "completed: $completed"
