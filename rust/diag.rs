@@ -40,6 +40,10 @@ use crate::{
 };
 use kernel::{
     prelude::*,
+    str::{
+        BStr,
+        CString, //
+    },
     sync::atomic::{
         Atomic,
         Relaxed, //
@@ -139,9 +143,9 @@ struct Requests {
 /// A consumer by the function its requests' completion calls.
 struct Consumer {
     /// The module of the function, or `vmlinux`.
-    module: KVec<u8>,
+    module: CString,
     /// The function's name.
-    function: KVec<u8>,
+    function: CString,
 }
 
 impl Consumer {
@@ -154,13 +158,10 @@ impl Consumer {
         let Some((function, module)) = module::code_owner(code, symbol) else {
             return Ok(None);
         };
-        let mut named = Consumer {
-            module: KVec::new(),
-            function: KVec::new(),
-        };
-        named.module.extend_from_slice(module, GFP_KERNEL)?;
-        named.function.extend_from_slice(function, GFP_KERNEL)?;
-        Ok(Some(named))
+        Ok(Some(Consumer {
+            module: CString::try_from_fmt(fmt!("{}", BStr::from_bytes(module)))?,
+            function: CString::try_from_fmt(fmt!("{}", BStr::from_bytes(function)))?,
+        }))
     }
 }
 
@@ -242,8 +243,8 @@ fn put_request(
         m.put_u32(attr_request::AGENT_PID, pid)?;
     }
     if let Some(c) = consumer {
-        m.put_str_bytes(attr_request::CONSUMER, &c.module)?;
-        m.put_str_bytes(attr_request::CALLBACK, &c.function)?;
+        m.put_string(attr_request::CONSUMER, &c.module)?;
+        m.put_string(attr_request::CALLBACK, &c.function)?;
     }
     Ok(())
 }

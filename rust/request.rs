@@ -375,17 +375,12 @@ impl Request {
         // Live, so watched.
         let watch = queue.unwatch(self);
         let submitted = watch.as_ref().map_or_else(Instant::now, |w| w.submitted);
-        let Some((pin, was_pending)) = self
+        // Checked above: the transition is made.
+        let (pin, was_pending) = self
             .guarded
             .access_mut(&mut queue)
             .state
-            .complete(from, session, submitted)
-        else {
-            // Checked above; the watch goes with no lock held all the same.
-            drop(queue);
-            drop(watch);
-            return None;
-        };
+            .complete(from, session, submitted)?;
         if was_pending {
             // INVARIANT: No longer pending, so no longer queued.
             let _ = queue.remove(self);
@@ -889,7 +884,7 @@ impl HandshakeNet {
     /// completed in between is shown completed, in its place among the live ones. Nothing is
     /// allocated with a lock held. Like the socket diagnostics, this walks the requests of every
     /// namespace, a bucket at a time. Called in the caller's context, for its pid namespace.
-    pub(crate) fn requests(self: &Arc<Self>) -> Result<KVec<Shown>> {
+    pub(crate) fn requests(&self) -> Result<KVec<Shown>> {
         let mut out = KVec::new();
         loop {
             let live = self.queue.lock().live.len();
@@ -934,7 +929,7 @@ impl HandshakeNet {
                     let queue = self.queue.lock();
                     let mut short = 0;
                     for req in bucket.reqs.iter() {
-                        if !core::ptr::eq::<HandshakeNet>(&*req.hnet, &**self) {
+                        if !core::ptr::eq::<HandshakeNet>(&*req.hnet, self) {
                             continue;
                         }
                         let State::Completed { submitted, .. } = req.guarded.access(&queue).state

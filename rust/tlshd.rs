@@ -159,8 +159,7 @@ impl<C: Consumer> TlsRequest<C> {
     pub(crate) fn fill_reply(&self, msg: &mut GenlMsg, fd: u32) -> Result {
         msg.put_s32(attr_accept::SOCKFD, fd as i32)?;
         msg.put_u32(attr_accept::MESSAGE_TYPE, self.msg_type)?;
-        if let Some(name) = &self.peername {
-            let name = CStr::from_bytes_with_nul(name).map_err(|_| EINVAL)?;
+        if let Some(name) = Proto::peername(self) {
             msg.put_string(attr_accept::PEERNAME, name)?;
         }
         if self.timeout_ms != 0 {

@@ -225,21 +225,13 @@ impl SplitOp {
     /// A `do` operation for `cmd` validated against `H::POLICY`, handled by `H`, which the
     /// callers `perm` allows may call.
     pub(crate) const fn new_do<H: DoHandler>(cmd: u8, perm: Perm) -> Self {
-        let policy = H::POLICY;
-        if policy.len() != H::MAXATTR as usize + 1 {
-            panic!("policy length and maxattr disagree");
-        }
-        let mut op: bindings::genl_split_ops = pin_init::zeroed();
+        let mut op = Self::base(cmd, perm, bindings::GENL_CMD_CAP_DO, H::POLICY, H::MAXATTR);
         op.__bindgen_anon_1.__bindgen_anon_1 =
             bindings::genl_split_ops__bindgen_ty_1__bindgen_ty_1 {
                 pre_doit: None,
                 doit: Some(do_trampoline::<H>),
                 post_doit: None,
             };
-        op.policy = policy.as_ptr().cast();
-        op.maxattr = H::MAXATTR as u32;
-        op.cmd = cmd;
-        op.flags = bindings::GENL_CMD_CAP_DO as u8 | perm.flag();
         if H::TOLERATE_UNKNOWN {
             // The core parses liberally; `do_trampoline` then validates strictly but for the
             // unknown types.
@@ -252,23 +244,41 @@ impl SplitOp {
     /// A `dump` operation for `cmd` validated against `H::POLICY`, handled by `H`, which the
     /// callers `perm` allows may call.
     pub(crate) const fn new_dump<H: DumpHandler>(cmd: u8, perm: Perm) -> Self {
-        let policy = H::POLICY;
-        if policy.len() != H::MAXATTR as usize + 1 {
-            panic!("policy length and maxattr disagree");
-        }
-        let mut op: bindings::genl_split_ops = pin_init::zeroed();
+        let mut op = Self::base(
+            cmd,
+            perm,
+            bindings::GENL_CMD_CAP_DUMP,
+            H::POLICY,
+            H::MAXATTR,
+        );
         op.__bindgen_anon_1.__bindgen_anon_2 =
             bindings::genl_split_ops__bindgen_ty_1__bindgen_ty_2 {
                 start: Some(dump_start::<H>),
                 dumpit: Some(dump_next::<H>),
                 done: Some(dump_done::<H>),
             };
-        op.policy = policy.as_ptr().cast();
-        op.maxattr = H::MAXATTR as u32;
-        op.cmd = cmd;
-        op.flags = bindings::GENL_CMD_CAP_DUMP as u8 | perm.flag();
         let op = Opaque::new(op);
         SplitOp(op)
+    }
+
+    /// What operations of either kind have: the command, its policy of `maxattr + 1` entries,
+    /// the `GENL_CMD_CAP_*` bit `cap` and the permission.
+    const fn base(
+        cmd: u8,
+        perm: Perm,
+        cap: u32,
+        policy: &'static [Policy],
+        maxattr: u16,
+    ) -> bindings::genl_split_ops {
+        if policy.len() != maxattr as usize + 1 {
+            panic!("policy length and maxattr disagree");
+        }
+        let mut op: bindings::genl_split_ops = pin_init::zeroed();
+        op.policy = policy.as_ptr().cast();
+        op.maxattr = maxattr as u32;
+        op.cmd = cmd;
+        op.flags = cap as u8 | perm.flag();
+        op
     }
 
     /// The command number.
@@ -1047,30 +1057,6 @@ pub(crate) trait PutAttrs: sealed::Sealed {
         put_raw(self.buffer(), attrtype, value.to_bytes_with_nul())
     }
 
-    /// Adds a string attribute of the bytes `value`, which must hold no NUL: the attribute ends
-    /// with one, as a C string's does.
-    fn put_str_bytes(&mut self, attrtype: u16, value: &[u8]) -> Result {
-        if value.contains(&0) {
-            return Err(EINVAL);
-        }
-        let len = c_int::try_from(value.len() + 1).map_err(|_| EMSGSIZE)?;
-        let skb = self.buffer();
-        // SAFETY: The holder may append to its buffer (`Sealed::buffer`); any type and length
-        // may be asked for.
-        let nla = unsafe { bindings::nla_reserve(skb.as_ptr(), c_int::from(attrtype), len) };
-        if nla.is_null() {
-            return Err(EMSGSIZE);
-        }
-        // SAFETY: `nla_reserve` made room for an attribute header and `len` bytes of payload
-        // right after it (`nla_data`), which nothing else references yet.
-        unsafe {
-            let data = nla.cast::<u8>().add(NLA_HDRLEN);
-            core::ptr::copy_nonoverlapping(value.as_ptr(), data, value.len());
-            data.add(value.len()).write(0);
-        }
-        Ok(())
-    }
-
     /// Adds a nested attribute whose content `fill` writes; cancelled as a whole on error.
     fn put_nest(&mut self, attrtype: u16, fill: impl FnOnce(&mut Self) -> Result) -> Result
     where
@@ -1108,9 +1094,6 @@ mod sealed {
         fn buffer(&mut self) -> NonNull<bindings::sk_buff>;
     }
 }
-
-/// `NLA_HDRLEN`: an attribute's header, aligned.
-const NLA_HDRLEN: usize = nlmsg_align(core::mem::size_of::<bindings::nlattr>());
 
 fn put_raw(skb: NonNull<bindings::sk_buff>, attrtype: u16, data: &[u8]) -> Result {
     let len = c_int::try_from(data.len()).map_err(|_| EMSGSIZE)?;
@@ -1300,22 +1283,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
-    fn string_bytes_end_with_their_nul() -> Result {
-        let mut msg = GenlMsg::new_notify(&TEST_FAMILY, 1, Gfp::KERNEL)?;
-        msg.put_str_bytes(5, b"hs_consumer")?;
-        // An inner NUL would cut the string short: refused, nothing added.
-        assert_eq!(msg.put_str_bytes(6, b"a\0b"), Err(EINVAL));
-        msg.put_str_bytes(7, b"")?;
-        let mut it = msg.attrs();
-        let a = it.next().ok_or(EINVAL)?;
-        assert_eq!((a.attrtype, a.payload), (5, &b"hs_consumer\0"[..]));
-        let b = it.next().ok_or(EINVAL)?;
-        assert_eq!((b.attrtype, b.payload), (7, &b"\0"[..]));
-        assert!(it.next().is_none());
-        Ok(())
-    }
-
     /// A family for messages that are never sent (not registered: its id is 0).
     static TEST_FAMILY: Family = Family::const_new(&THIS_MODULE, b"hs_genl_test\0", 1, &[], &[]);
 
@@ -1347,13 +1314,15 @@ mod tests {
         }
 
         fn dumpit(cursor: &mut Numbers, dump: &mut Dump<'_>) -> Result {
-            let mut text = KVec::from_elem(b'x', cursor.size, GFP_KERNEL)?;
+            let mut text = KVec::from_elem(b'x', cursor.size + 1, GFP_KERNEL)?;
+            text[cursor.size] = 0;
             while cursor.next < cursor.end {
                 let n = cursor.next;
                 text[0] = b'a' + (n % 26) as u8;
+                let s = CStr::from_bytes_with_nul(&text).map_err(|_| EINVAL)?;
                 if !dump.entry(|e| {
                     e.put_u32(1, n)?;
-                    e.put_str_bytes(2, &text)
+                    e.put_string(2, s)
                 })? {
                     break;
                 }

@@ -46,6 +46,8 @@ from lib.ynl import GenlProtocol  # noqa: E402
 NOBODY = 65534
 DIAG_SPEC = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                          '../../../Documentation/netlink/specs/handshake-diag.yaml')
+# The handshake-diag family, opened at its first use (the spec is parsed once).
+DIAG = []
 
 
 def fill_fd_table():
@@ -135,20 +137,21 @@ def run(ynl, spec, cmd, held):
         held.clear()
         return {}
     if words[0] == 'diag':
-        diag = YnlFamily(DIAG_SPEC, schema='')
-        try:
-            if words[1] == 'request-get':
-                return {'diag': diag.dump(words[1], {})}
-            return {'diag': diag.do(words[1], {})}
-        finally:
-            diag.close()
+        if not DIAG:
+            DIAG.append(YnlFamily(DIAG_SPEC, schema=''))
+        if words[1] == 'request-get':
+            return {'diag': DIAG[0].dump(words[1], {})}
+        return {'diag': DIAG[0].do(words[1], {})}
     return {'error': 22}
 
 
 def open_family(spec):
     """The handshake family, resolved now, with the tlshd group joined."""
-    # The library caches family ids per process; a reloaded module has a new one.
+    # The library caches family ids per process; a reloaded module has new ones.
     GenlProtocol.genl_family_name_to_id = {}
+    for diag in DIAG:
+        diag.close()
+    DIAG.clear()
     ynl = YnlFamily(spec, schema='')
     ynl.ntf_subscribe('tlshd')
     return ynl
